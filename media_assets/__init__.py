@@ -1,0 +1,1 @@
+"""media-lake: a Dagster code location that turns raw episodes into a queryable media lake."""

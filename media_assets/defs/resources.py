@@ -1,0 +1,10 @@
+"""Resources bound for the whole code location, configured from the environment."""
+
+import dagster as dg
+
+from media_assets.resources import LakeResource, MediaSettings
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources={"lake": LakeResource.from_env(), "settings": MediaSettings()})

@@ -1,0 +1,1 @@
+"""Pure logic with no Dagster imports: media tools, contracts, lake storage, catalog."""

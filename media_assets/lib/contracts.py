@@ -1,0 +1,55 @@
+"""JSON Schema (draft 2020-12) contracts for every JSON artifact; files live in `schemas/`."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from media_assets.lib.errors import ContractViolation
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+
+@lru_cache(maxsize=1)
+def _registry() -> tuple[Registry, dict[str, dict]]:
+    schemas = {}
+    for path in sorted(SCHEMA_DIR.glob("*.schema.json")):
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        Draft202012Validator.check_schema(schema)
+        schemas[path.name.removesuffix(".schema.json")] = schema
+    registry = Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
+    )
+    return registry, schemas
+
+
+def schema_names() -> list[str]:
+    return sorted(_registry()[1])
+
+
+def validate_document(schema_name: str, document: dict) -> dict:
+    """Raise ContractViolation naming the offending field if `document` breaks its schema."""
+    registry, schemas = _registry()
+    if schema_name not in schemas:
+        raise ContractViolation(f"no JSON Schema named {schema_name!r} in {SCHEMA_DIR}")
+    validator = Draft202012Validator(schemas[schema_name], registry=registry)
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        field = "/".join(str(p) for p in first.absolute_path) or "(document)"
+        raise ContractViolation(f"{schema_name} JSON: field '{field}': {first.message}")
+    return document
+
+
+def dump_document(schema_name: str, document: dict) -> bytes:
+    """Validate, then serialize canonically (sorted keys) so equal content gives equal bytes."""
+    validate_document(schema_name, document)
+    return (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def load_document(schema_name: str, data: bytes) -> dict:
+    return validate_document(schema_name, json.loads(data))

@@ -1,0 +1,74 @@
+"""The dead-letter store: one validated JSON record per input or step that failed for good.
+
+Records live in the lake under `_dlq/<record_id>.json`. The id is derived from the stage and the
+subject (input path or episode id), so a failure that repeats updates its record (attempts and
+timestamp) instead of piling up copies; DuckDB sees them as the `dead_letters` view.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import traceback as tb
+from datetime import datetime, timezone
+
+from media_assets.lib import contracts
+from media_assets.lib.errors import PermanentError
+from media_assets.lib.lake import LakeStore
+
+PREFIX = "_dlq"
+
+
+def record_id(stage: str, subject: str) -> str:
+    return hashlib.sha256(f"{stage}\0{subject}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def record_key(rid: str) -> str:
+    return f"{PREFIX}/{rid}.json"
+
+
+def dead_letter(
+    lake: LakeStore,
+    *,
+    stage: str,
+    subject: str,
+    error: BaseException,
+    attempts: int,
+    payload: dict,
+    episode_id: str | None = None,
+    path: str | None = None,
+    run_id: str | None = None,
+) -> dict:
+    """Write (or update) the record for `subject` failing at `stage`, and return it."""
+    record = {
+        "record_id": record_id(stage, subject),
+        "stage": stage,
+        "subject": subject,
+        "episode_id": episode_id,
+        "path": path,
+        "reason": error.reason if isinstance(error, PermanentError) else "exhausted_retries",
+        "error_type": type(error).__name__,
+        "message": str(error),
+        "traceback": "".join(tb.format_exception(type(error), error, error.__traceback__)),
+        "attempts": attempts,
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "payload": payload,
+        "run_id": run_id,
+    }
+    lake.put_bytes(record_key(record["record_id"]), contracts.dump_document("dead_letter", record))
+    return record
+
+
+def list_records(lake: LakeStore) -> list[dict]:
+    records = [
+        contracts.load_document("dead_letter", lake.get_bytes(key))
+        for key in lake.list_keys(PREFIX)
+        if key.endswith(".json")
+    ]
+    return sorted(records, key=lambda r: (r["timestamp"], r["record_id"]))
+
+
+def get_record(lake: LakeStore, rid: str) -> dict:
+    if not re.fullmatch(r"[0-9a-f]{16}", rid) or not lake.exists(record_key(rid)):
+        raise KeyError(f"no dead-letter record {rid!r}")
+    return contracts.load_document("dead_letter", lake.get_bytes(record_key(rid)))

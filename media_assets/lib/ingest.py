@@ -1,0 +1,117 @@
+"""Ingest: find the inputs under the given paths, validate each, store its bytes under its
+content hash and register it as an episode. Every input ends as exactly one outcome:
+registered, duplicate or rejected (with a reason and a dead-letter record).
+
+Names are data: a path is only ever opened, never used to build a lake key; lake keys come
+from the SHA-256 of the bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from media_assets.lib import contracts
+from media_assets.lib.dead_letters import dead_letter
+from media_assets.lib.errors import RejectedMedia
+from media_assets.lib.identity import episode_id_for, read_sidecar
+from media_assets.lib.lake import LakeStore, document_key, raw_key
+from media_assets.lib.media_contract import MediaLimits, inspect_media
+
+SIDECAR_SUFFIX = ".sha256"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    path: str
+    episode_id: str | None
+    status: str  # registered | duplicate | rejected
+    reason: str | None = None
+    message: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+
+
+def as_text(path: Path | str) -> str:
+    """A file name as printable text, even when it is not valid UTF-8."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
+def discover(paths: Iterable[Path]) -> list[tuple[Path, Path]]:
+    """(input, folder it must stay inside) for every file under `paths`, sorted, sidecars
+    excluded (they describe inputs, they are not inputs). Symlinks are listed, not followed."""
+    found: list[tuple[Path, Path]] = []
+    for given in paths:
+        given = Path(os.path.abspath(given))
+        if given.is_dir() and not given.is_symlink():
+            for folder, dirs, files in os.walk(given, followlinks=False):
+                dirs.sort()
+                linked_dirs = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+                for name in sorted([*files, *linked_dirs]):
+                    if not name.endswith(SIDECAR_SUFFIX):
+                        found.append((Path(folder) / name, given))
+        else:
+            found.append((given, given.parent))
+    return found
+
+
+def check_location(path: Path, root: Path) -> None:
+    if not os.path.lexists(path):
+        raise RejectedMedia("not_found", "no such file")
+    resolved = path.resolve()
+    if path.is_symlink() and not resolved.is_relative_to(root.resolve()):
+        raise RejectedMedia("symlink_outside_root", "a symlink that points outside the ingested folder")
+    if not resolved.is_file():
+        raise RejectedMedia("not_a_regular_file", "not a regular file")
+
+
+def ingest_one(path: Path, root: Path, lake: LakeStore, limits: MediaLimits, seen: set[str]) -> Outcome:
+    check_location(path, root)
+    media = inspect_media(path, limits, expected_sha256=read_sidecar(path))
+    episode_id = episode_id_for(media.sha256)
+    if episode_id in seen or lake.exists(document_key("registration", episode_id)):
+        seen.add(episode_id)
+        return Outcome(as_text(path), episode_id, "duplicate", "same bytes as an existing episode")
+    lake.put_file(raw_key(episode_id), path)
+    if lake.current_sha256(raw_key(episode_id)) != media.sha256:
+        raise RejectedMedia("changed_during_ingest", "the file changed while it was being ingested")
+    registration = {
+        "episode_id": episode_id,
+        "sha256": media.sha256,
+        "size_bytes": media.size_bytes,
+        "source_uri": as_text(path),
+        "original_name": as_text(path.name),
+        "sidecar_verified": read_sidecar(path) is not None,
+    }
+    lake.put_bytes(document_key("registration", episode_id), contracts.dump_document("registration", registration))
+    seen.add(episode_id)
+    return Outcome(as_text(path), episode_id, "registered")
+
+
+def ingest(
+    paths: Iterable[Path],
+    lake: LakeStore,
+    limits: MediaLimits,
+    register_partitions: Callable[[list[str]], None],
+) -> list[Outcome]:
+    """Ingest every input under `paths`; rejections are dead-lettered and the batch goes on."""
+    outcomes: list[Outcome] = []
+    seen: set[str] = set()
+    for path, root in discover(paths):
+        try:
+            outcomes.append(ingest_one(path, root, lake, limits, seen))
+        except (RejectedMedia, OSError) as exc:
+            rejection = exc if isinstance(exc, RejectedMedia) else RejectedMedia("io_error", str(exc))
+            rejection.__cause__ = None if rejection is exc else exc
+            dead_letter(lake, stage="ingest", subject=as_text(path), path=as_text(path), error=rejection,
+                        attempts=1, payload={"path": as_text(path), "limits": dataclasses.asdict(limits)})
+            outcomes.append(Outcome(as_text(path), None, "rejected", rejection.reason, rejection.message))
+    episode_ids = sorted({o.episode_id for o in outcomes if o.episode_id})
+    if episode_ids:
+        register_partitions(episode_ids)
+    return outcomes

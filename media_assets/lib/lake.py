@@ -1,0 +1,286 @@
+"""Lake storage: one key space, two backends (a local folder, or an S3 bucket and prefix).
+
+Layout (Hive-style, so DuckDB reads `<root>/<table>/*/*.parquet` with hive_partitioning):
+  <table>/episode_id=<id>/<table>.parquet      current version of a table's rows for an episode
+  <document>/episode_id=<id>/<document>.json   current version of a JSON document
+  media/<kind>/episode_id=<id>/<file>          normalized media and other binary artifacts
+  raw/episode_id=<id>/original                 the ingested bytes, stored under their hash
+
+Every write is atomic and immutable versions stay addressable:
+- local: the bytes go to `_versions/<key>/<sha256[:16]>` (temp + rename), then the current
+  path is replaced by a hard link to that version (temp + rename), so readers never see a
+  partial file and queries see exactly one current version per key;
+- S3: one PUT per key into a bucket with object versioning; each PUT is a new version.
+Writing bytes identical to the current version is a no-op (no new version), which keeps
+re-runs idempotent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
+
+SHA_METADATA_KEY = "sha256"
+
+
+@dataclass(frozen=True)
+class Version:
+    version_id: str
+    sha256: str
+    is_current: bool
+
+
+class LakeStore(Protocol):
+    root_uri: str
+
+    def put_bytes(self, key: str, data: bytes) -> str: ...
+    def put_file(self, key: str, source: Path) -> str: ...
+    def get_bytes(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def current_sha256(self, key: str) -> str | None: ...
+    def list_keys(self, prefix: str) -> list[str]: ...
+    def versions(self, key: str) -> list[Version]: ...
+    def get_version(self, key: str, version_id: str) -> bytes: ...
+    def local_copy(self, key: str) -> contextlib.AbstractContextManager[Path]: ...
+    def uri(self, key: str) -> str: ...
+
+
+def _sha256_of_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"invalid lake key: {key!r}")
+    return key
+
+
+class LocalStore:
+    """A lake in a local folder."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root).resolve()
+        self.root_uri = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def _version_dir(self, key: str) -> Path:
+        return self.root / "_versions" / check_key(key)
+
+    def uri(self, key: str) -> str:
+        return str(self._path(key))
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def current_sha256(self, key: str) -> str | None:
+        path = self._path(key)
+        return _sha256_of_file(path) if path.is_file() else None
+
+    def put_bytes(self, key: str, data: bytes) -> str:
+        with tempfile.NamedTemporaryFile(dir=self._staging_dir(), delete=False) as tmp:
+            tmp.write(data)
+        try:
+            return self._commit(key, Path(tmp.name))
+        finally:
+            Path(tmp.name).unlink(missing_ok=True)
+
+    def put_file(self, key: str, source: Path) -> str:
+        with tempfile.NamedTemporaryFile(dir=self._staging_dir(), delete=False) as tmp:
+            pass
+        try:
+            shutil.copyfile(source, tmp.name)
+            return self._commit(key, Path(tmp.name))
+        finally:
+            Path(tmp.name).unlink(missing_ok=True)
+
+    def _staging_dir(self) -> Path:
+        staging = self.root / "_versions" / ".staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        return staging
+
+    def _commit(self, key: str, staged: Path) -> str:
+        sha = _sha256_of_file(staged)
+        version_id = sha[:16]
+        version_path = self._version_dir(key) / version_id
+        current = self._path(key)
+        if current.is_file() and version_path.is_file() and os.path.samefile(current, version_path):
+            return version_id
+        version_path.parent.mkdir(parents=True, exist_ok=True)
+        if not version_path.is_file():
+            os.replace(staged, version_path)
+        current.parent.mkdir(parents=True, exist_ok=True)
+        link = current.with_name(f".{current.name}.{version_id}.tmp")
+        link.unlink(missing_ok=True)
+        os.link(version_path, link)
+        os.replace(link, current)
+        return version_id
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self.root / prefix
+        if not base.exists():
+            return []
+        return sorted(
+            str(p.relative_to(self.root))
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
+
+    def versions(self, key: str) -> list[Version]:
+        folder = self._version_dir(key)
+        if not folder.is_dir():
+            return []
+        current = self._path(key)
+        found = []
+        for path in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns):
+            is_current = current.is_file() and os.path.samefile(current, path)
+            found.append(Version(path.name, _sha256_of_file(path), is_current))
+        return found
+
+    def get_version(self, key: str, version_id: str) -> bytes:
+        return (self._version_dir(key) / check_key(version_id)).read_bytes()
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"not in the lake: {key}")
+        yield path
+
+
+class S3Store:
+    """A lake under `s3://bucket/prefix` in a bucket with object versioning enabled."""
+
+    def __init__(self, bucket: str, prefix: str, client):
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = client
+        self.root_uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
+
+    def _object_key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._object_key(key)}"
+
+    def ensure_versioning(self) -> None:
+        status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
+        if status != "Enabled":
+            self.client.put_bucket_versioning(
+                Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}
+            )
+
+    def _head(self, key: str) -> dict | None:
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._object_key(key))
+        except self.client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def exists(self, key: str) -> bool:
+        return self._head(key) is not None
+
+    def current_sha256(self, key: str) -> str | None:
+        head = self._head(key)
+        return None if head is None else head.get("Metadata", {}).get(SHA_METADATA_KEY)
+
+    def put_bytes(self, key: str, data: bytes) -> str:
+        sha = hashlib.sha256(data).hexdigest()
+        head = self._head(key)
+        if head is not None and head.get("Metadata", {}).get(SHA_METADATA_KEY) == sha:
+            return head.get("VersionId") or sha[:16]
+        response = self.client.put_object(
+            Bucket=self.bucket, Key=self._object_key(key), Body=data,
+            Metadata={SHA_METADATA_KEY: sha},
+        )
+        return response.get("VersionId") or sha[:16]
+
+    def put_file(self, key: str, source: Path) -> str:
+        """Upload a file (multipart above 8 MiB: still atomic, the object appears on completion)."""
+        sha = _sha256_of_file(Path(source))
+        head = self._head(key)
+        if head is not None and head.get("Metadata", {}).get(SHA_METADATA_KEY) == sha:
+            return head.get("VersionId") or sha[:16]
+        self.client.upload_file(
+            str(source), self.bucket, self._object_key(key),
+            ExtraArgs={"Metadata": {SHA_METADATA_KEY: sha}},
+        )
+        return self._head(key).get("VersionId") or sha[:16]
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._object_key(key))["Body"].read()
+
+    def list_keys(self, prefix: str) -> list[str]:
+        full = self._object_key(prefix.rstrip("/")) + "/"
+        keys = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            keys += [item["Key"] for item in page.get("Contents", [])]
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        return sorted(k[strip:] for k in keys)
+
+    def versions(self, key: str) -> list[Version]:
+        object_key = self._object_key(key)
+        response = self.client.list_object_versions(Bucket=self.bucket, Prefix=object_key)
+        found = []
+        for item in sorted(response.get("Versions", []), key=lambda v: v["LastModified"]):
+            if item["Key"] != object_key:
+                continue
+            head = self.client.head_object(Bucket=self.bucket, Key=object_key, VersionId=item["VersionId"])
+            found.append(Version(item["VersionId"], head.get("Metadata", {}).get(SHA_METADATA_KEY, ""),
+                                 bool(item["IsLatest"])))
+        return found
+
+    def get_version(self, key: str, version_id: str) -> bytes:
+        return self.client.get_object(
+            Bucket=self.bucket, Key=self._object_key(key), VersionId=version_id
+        )["Body"].read()
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="media-lake-") as folder:
+            path = Path(folder) / Path(key).name
+            self.client.download_file(self.bucket, self._object_key(key), str(path))
+            yield path
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    rest = uri.removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise ValueError(f"not an s3://bucket/prefix URI: {uri!r}")
+    return bucket, prefix
+
+
+# Keys of the layout above, in one place.
+def table_key(table: str, episode_id: str) -> str:
+    return f"{table}/episode_id={episode_id}/{table}.parquet"
+
+
+def document_key(document: str, episode_id: str) -> str:
+    return f"{document}/episode_id={episode_id}/{document}.json"
+
+
+def media_key(kind: str, episode_id: str, filename: str) -> str:
+    return f"media/{kind}/episode_id={episode_id}/{filename}"
+
+
+def raw_key(episode_id: str) -> str:
+    return f"raw/episode_id={episode_id}/original"

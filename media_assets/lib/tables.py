@@ -1,0 +1,157 @@
+"""Table contracts: one column spec per table gives the pandera schema (checked before every
+write), the Arrow schema (stable Parquet types, even for empty tables) and the column docs."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pyarrow
+import pyarrow.parquet as pq
+from pandera.errors import SchemaError, SchemaErrors
+
+from media_assets.lib.errors import ContractViolation
+
+EPISODE_ID = pa.Check.str_matches(r"^[0-9a-f]{24}$")
+
+_PANDAS = {"str": "string", "float": "float64", "int": "Int64", "bool": "boolean"}
+_ARROW = {"str": pyarrow.string(), "float": pyarrow.float64(), "int": pyarrow.int64(), "bool": pyarrow.bool_()}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str
+    description: str
+    nullable: bool = False
+    checks: tuple = field(default=())
+
+
+def _col(name, dtype, description, *checks, nullable=False) -> Column:
+    return Column(name, dtype, description, nullable, tuple(checks))
+
+
+_EPISODE = _col("episode_id", "str", "episode partition key (first 24 hex chars of the SHA-256)", EPISODE_ID)
+
+TABLES: dict[str, list[Column]] = {
+    "episodes": [
+        _EPISODE,
+        _col("sha256", "str", "SHA-256 of the original bytes", pa.Check.str_matches(r"^[0-9a-f]{64}$")),
+        _col("source_uri", "str", "where the bytes were ingested from (kept as data, never used as a path)"),
+        _col("original_name", "str", "original file name (kept as data)"),
+        _col("size_bytes", "int", "size of the original file", pa.Check.gt(0)),
+        _col("container", "str", "ffprobe format_name"),
+        _col("duration_s", "float", "seconds of audio that actually decode", pa.Check.gt(0)),
+        _col("header_duration_s", "float", "duration the container header claims", nullable=True),
+        _col("audio_codec", "str", "codec of the first audio stream"),
+        _col("sample_rate", "int", "sample rate of the first audio stream", pa.Check.gt(0)),
+        _col("channels", "int", "channels of the first audio stream", pa.Check.gt(0)),
+        _col("has_video", "bool", "whether a (non cover-art) video stream is present"),
+        _col("video_codec", "str", "codec of the first video stream", nullable=True),
+        _col("width", "int", "video width in pixels", nullable=True),
+        _col("height", "int", "video height in pixels", nullable=True),
+        _col("stream_count", "int", "number of streams in the container", pa.Check.ge(1)),
+        _col("sidecar_verified", "bool", "whether a .sha256 sidecar was present and matched"),
+    ],
+    "loudness": [
+        _EPISODE,
+        _col("input_i", "float", "input integrated loudness (LUFS)"),
+        _col("input_tp", "float", "input true peak (dBTP)"),
+        _col("input_lra", "float", "input loudness range (LU)", pa.Check.ge(0)),
+        _col("input_thresh", "float", "input gating threshold (LUFS)"),
+        _col("output_i", "float", "output integrated loudness (LUFS) as ffmpeg measured it"),
+        _col("output_tp", "float", "output true peak (dBTP)"),
+        _col("output_lra", "float", "output loudness range (LU)", pa.Check.ge(0)),
+        _col("output_thresh", "float", "output gating threshold (LUFS)"),
+        _col("target_i", "float", "configured integrated loudness target", pa.Check.in_range(-70, -5)),
+        _col("target_tp", "float", "configured true-peak ceiling", pa.Check.in_range(-9, 0)),
+        _col("target_lra", "float", "configured loudness range target", pa.Check.in_range(1, 50)),
+        _col("effective_lra", "float", "LRA passed to loudnorm so that it stays linear", pa.Check.in_range(1, 50)),
+        _col("normalization_type", "str", "mode ffmpeg reports it used", pa.Check.isin(["linear", "dynamic"])),
+        _col("method", "str", "how the gain was applied", pa.Check.isin(["loudnorm_two_pass", "gain_short_clip"])),
+        _col("pre_limiter_ceiling_db", "float", "sample-peak ceiling of the pre-limiter, when one was needed", nullable=True),
+        _col("sample_rate", "int", "output sample rate", pa.Check.gt(0)),
+        _col("bit_depth", "int", "output bits per sample", pa.Check.eq(16)),
+        _col("channels", "int", "output channels", pa.Check.in_range(1, 2)),
+        _col("duration_s", "float", "output duration in seconds", pa.Check.gt(0)),
+    ],
+    "video_renditions": [
+        _EPISODE,
+        _col("codec", "str", "video codec", pa.Check.eq("h264")),
+        _col("width", "int", "width in pixels", pa.Check.gt(0)),
+        _col("height", "int", "height in pixels", pa.Check.gt(0)),
+        _col("frame_rate", "float", "frames per second", pa.Check.gt(0)),
+        _col("gop_seconds", "float", "configured keyframe interval", pa.Check.gt(0)),
+        _col("keyframe_count", "int", "keyframes in the output", pa.Check.ge(1)),
+        _col("max_keyframe_gap_s", "float", "largest distance between consecutive keyframes"),
+        _col("audio_codec", "str", "audio codec", pa.Check.eq("aac")),
+        _col("duration_s", "float", "duration in seconds", pa.Check.gt(0)),
+        _col("faststart", "bool", "moov atom before mdat"),
+        _col("size_bytes", "int", "file size", pa.Check.gt(0)),
+    ],
+    "media_metadata": [
+        _EPISODE,
+        _col("source", "str", "where the field came from", pa.Check.isin(["id3", "container", "stream", "exif"])),
+        _col("stream_index", "int", "stream the tag belongs to (stream tags only)", nullable=True),
+        _col("key", "str", "tag or field name"),
+        _col("value", "str", "tag value as text"),
+    ],
+    "captions": [
+        _EPISODE,
+        _col("stream_index", "int", "subtitle stream index in the container", pa.Check.ge(0)),
+        _col("language", "str", "language tag of the stream", nullable=True),
+        _col("codec", "str", "subtitle codec"),
+        _col("cue_index", "int", "cue number within the stream", pa.Check.ge(0)),
+        _col("start_time", "float", "cue start (s)", pa.Check.ge(0)),
+        _col("end_time", "float", "cue end (s)", pa.Check.ge(0)),
+        _col("text", "str", "cue text"),
+    ],
+}
+
+
+def _ordered_times(df: pd.DataFrame) -> pd.Series:
+    return df["end_time"] >= df["start_time"]
+
+
+_TABLE_CHECKS = {"captions": [pa.Check(_ordered_times, error="end_time must not precede start_time")]}
+
+
+def pandera_schema(table: str) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            c.name: pa.Column(_PANDAS[c.dtype], checks=list(c.checks), nullable=c.nullable, description=c.description)
+            for c in TABLES[table]
+        },
+        checks=_TABLE_CHECKS.get(table, []),
+        strict=True,
+        ordered=True,
+        coerce=True,
+        name=table,
+    )
+
+
+def arrow_schema(table: str) -> pyarrow.Schema:
+    return pyarrow.schema(
+        [pyarrow.field(c.name, _ARROW[c.dtype], nullable=c.nullable) for c in TABLES[table]]
+    )
+
+
+def validate_rows(table: str, rows: list[dict]) -> pd.DataFrame:
+    """Check rows against the table's pandera schema; a violation names the column."""
+    frame = pd.DataFrame(rows, columns=[c.name for c in TABLES[table]])
+    try:
+        return pandera_schema(table).validate(frame)
+    except (SchemaError, SchemaErrors) as exc:
+        raise ContractViolation(f"table {table}: {exc}".splitlines()[0]) from exc
+
+
+def to_parquet_bytes(table: str, rows: list[dict]) -> bytes:
+    """Validate, then write Parquet deterministically (no pandas metadata, fixed schema)."""
+    frame = validate_rows(table, rows)
+    arrow = pyarrow.Table.from_pandas(frame, schema=arrow_schema(table), preserve_index=False)
+    arrow = arrow.replace_schema_metadata(None)
+    buffer = io.BytesIO()
+    pq.write_table(arrow, buffer, compression="zstd")
+    return buffer.getvalue()

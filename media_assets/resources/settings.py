@@ -1,0 +1,33 @@
+"""How episodes are validated and normalized. Every field is part of the stages' fingerprints,
+so changing one re-runs exactly the stages it affects."""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field
+
+from media_assets.lib.loudness import LoudnessTarget
+from media_assets.lib.media_contract import MediaLimits
+from media_assets.lib.video import VideoSettings
+
+
+class MediaSettings(dg.ConfigurableResource):
+    target_lufs: float = Field(default=-23.0, description="integrated loudness target (EBU R128: -23; podcasts: -16)")
+    true_peak_dbtp: float = Field(default=-1.0, description="true-peak ceiling")
+    loudness_range_lu: float = Field(default=7.0, description="loudness range target")
+    sample_rate: int = Field(default=48000, description="normalized audio sample rate")
+    gop_seconds: float = Field(default=2.0, description="keyframe interval of normalized video")
+    video_crf: int = 23
+    video_preset: str = "veryfast"
+    min_seconds: float = Field(default=1.0, description="shortest accepted input")
+    max_seconds: float = Field(default=6 * 3600.0, description="longest accepted input")
+    max_bytes: int = Field(default=64 * 2**30, description="largest accepted input file")
+
+    def loudness_target(self) -> LoudnessTarget:
+        return LoudnessTarget(self.target_lufs, self.true_peak_dbtp, self.loudness_range_lu, self.sample_rate)
+
+    def video_settings(self) -> VideoSettings:
+        return VideoSettings(gop_seconds=self.gop_seconds, crf=self.video_crf, preset=self.video_preset)
+
+    def media_limits(self) -> MediaLimits:
+        return MediaLimits(self.min_seconds, self.max_seconds, self.max_bytes)
