@@ -46,7 +46,7 @@ def attach_views(con: duckdb.DuckDBPyConnection, lake: LakeStore, fs=None) -> di
     for table in tables.TABLES:
         sql = view_sql(lake, table)
         con.execute(sql or empty_view_sql(table))
-        counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     dlq_keys = [k for k in lake.list_keys(DLQ_PREFIX) if k.endswith(".json")]
     if dlq_keys:
         glob = f"{lake.root_uri}/{DLQ_PREFIX}/*.json"
@@ -54,7 +54,7 @@ def attach_views(con: duckdb.DuckDBPyConnection, lake: LakeStore, fs=None) -> di
             f"CREATE OR REPLACE VIEW {DEAD_LETTERS_VIEW} AS SELECT * FROM read_json_auto({_quote(glob)}, "
             "union_by_name = true, format = 'auto')"
         )
-        counts[DEAD_LETTERS_VIEW] = con.execute(f"SELECT count(*) FROM {DEAD_LETTERS_VIEW}").fetchone()[0]
+        counts[DEAD_LETTERS_VIEW] = con.execute(f"SELECT count(*) FROM {DEAD_LETTERS_VIEW}").fetchall()[0][0]
     return counts
 
 

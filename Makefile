@@ -1,0 +1,43 @@
+# media-lake: `make demo` runs the whole graph on the embedded default, `make test` runs the suite.
+# Both install what they need first: system tools (ffmpeg, espeak-ng, sox) when missing, uv when
+# missing, then the locked Python environment (`uv sync --frozen`).
+SHELL := /bin/bash
+.DEFAULT_GOAL := demo
+
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export MEDIA_LAKE_ROOT ?= $(CURDIR)/lake
+export HF_HUB_OFFLINE ?= 1
+export PYANNOTE_METRICS_ENABLED ?= 0
+
+SYSTEM_TOOLS := ffmpeg ffprobe espeak-ng sox
+APT_PACKAGES := ffmpeg espeak-ng sox python3-venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/uv/bin/uv)
+
+.PHONY: demo test dev bench install system-deps
+
+demo: install
+	$(UV) run --frozen media-lake demo
+
+test: install
+	$(UV) run --frozen pytest
+
+dev: install
+	$(UV) run --frozen dagster dev -w workspace.yaml
+
+bench: install
+	$(UV) run --frozen python benchmarks/normalize_audio.py
+
+install: system-deps $(UV)
+	$(UV) sync --frozen
+
+system-deps:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages (missing:$$missing)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+$(CURDIR)/.tools/uv/bin/uv:
+	python3 -m venv $(CURDIR)/.tools/uv || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && python3 -m venv $(CURDIR)/.tools/uv; }
+	$(CURDIR)/.tools/uv/bin/pip install -q uv

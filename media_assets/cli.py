@@ -1,0 +1,213 @@
+"""The `media-lake` command: demo, ingest, materialize, run, sql, dlq."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from media_assets.instance import get_instance
+from media_assets.lib import catalog, dead_letters
+from media_assets.lib import ingest as lake_ingest
+from media_assets.resources import LakeResource, MediaSettings
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+DEMO_INBOX = Path("demo_inbox")
+
+
+def _definitions() -> dg.Definitions:
+    from media_assets.definitions import defs
+
+    return defs()
+
+
+def _lake(definitions: dg.Definitions) -> LakeResource:
+    return definitions.resources["lake"]
+
+
+def _assets(definitions: dg.Definitions) -> tuple[list[dg.AssetsDefinition], dg.AssetsDefinition]:
+    unique = {a.key: a for a in definitions.assets}
+    episode_assets = [a for a in unique.values() if a.partitions_def is not None]
+    return episode_assets, unique[dg.AssetKey("catalog")]
+
+
+def ingest(paths: list[Path], out=sys.stdout) -> list[lake_ingest.Outcome]:
+    """Validate and register inputs; one JSON line per input."""
+    instance = get_instance()
+    definitions = _definitions()
+    settings: MediaSettings = definitions.resources["settings"]
+
+    def register(episode_ids: list[str]) -> None:
+        instance.add_dynamic_partitions("episodes", episode_ids)
+
+    outcomes = lake_ingest.ingest(paths, _lake(definitions).store(), settings.media_limits(), register)
+    for outcome in outcomes:
+        print(outcome.to_json(), file=out, flush=True)
+    return outcomes
+
+
+def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys.stdout) -> bool:
+    """One in-process run per episode (each shows in the UI), then the catalog.
+
+    Returns True when every episode ended materialized or dead-lettered.
+    """
+    instance = get_instance()
+    definitions = _definitions()
+    episode_assets, catalog_asset = _assets(definitions)
+    known = set(instance.get_dynamic_partitions("episodes"))
+    targets = sorted(known) if episode_ids is None else episode_ids
+    unknown = sorted(set(targets) - known)
+    if unknown:
+        raise SystemExit(f"unknown episode(s): {', '.join(unknown)} (ingest them first)")
+    selection = [s for s in (select or [a.key.to_user_string() for a in episode_assets]) if s != "catalog"]
+    lake = _lake(definitions).store()
+    accounted = True
+    for episode_id in targets if selection else []:
+        result = dg.materialize(
+            episode_assets, partition_key=episode_id, instance=instance, resources=definitions.resources,
+            selection=selection, raise_on_error=False, run_config=QUIET_LOGS,
+            tags={"media-lake/episode": episode_id},
+        )
+        failed = sorted({e.step_key for e in result.all_events if e.is_step_failure})
+        dead_lettered = any(r["episode_id"] == episode_id for r in dead_letters.list_records(lake))
+        accounted &= result.success or dead_lettered
+        print(json.dumps({"episode_id": episode_id, "run_id": result.run_id,
+                          "status": "materialized" if result.success else "failed",
+                          "failed_steps": failed, "dead_lettered": not result.success and dead_lettered}),
+              file=out, flush=True)
+    dg.materialize([*episode_assets, catalog_asset], instance=instance, resources=definitions.resources,
+                   selection=[catalog_asset.key], run_config=QUIET_LOGS)
+    return accounted
+
+
+def sql(query: str, fmt: str = "table", out=sys.stdout) -> None:
+    lake = _lake(_definitions())
+    con = catalog.connect(lake.store(), fs=lake.filesystem())
+    relation = con.sql(query)
+    if relation is None:
+        return
+    columns, rows = relation.columns, relation.fetchall()
+    if fmt == "json":
+        print(json.dumps([dict(zip(columns, row)) for row in rows], default=str, ensure_ascii=False), file=out)
+    elif fmt == "csv":
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        print(format_table(columns, rows), file=out)
+
+
+def format_table(columns: list[str], rows: list[tuple]) -> str:
+    def text(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.2f}"
+        return "" if value is None else str(value)
+
+    cells = [[text(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = lambda values: " | ".join(v.ljust(w) for v, w in zip(values, widths))  # noqa: E731
+    return "\n".join([line(columns), "-+-".join("-" * w for w in widths), *map(line, cells),
+                      f"({len(rows)} row{'s' if len(rows) != 1 else ''})"])
+
+
+def dlq(action: str, record_id: str | None, out=sys.stdout) -> bool:
+    lake = _lake(_definitions()).store()
+    if action == "list":
+        records = dead_letters.list_records(lake)
+        print(format_table(
+            ["record_id", "stage", "reason", "attempts", "timestamp", "subject"],
+            [(r["record_id"], r["stage"], r["reason"], r["attempts"], r["timestamp"], r["subject"]) for r in records],
+        ), file=out)
+        return True
+    record = dead_letters.get_record(lake, record_id)
+    if action == "show":
+        print(json.dumps(record, indent=2, ensure_ascii=False), file=out)
+        return True
+    if record["stage"] == "ingest":
+        return all(o.status != "rejected" for o in ingest([Path(record["payload"]["path"])], out))
+    return materialize([record["episode_id"]], None, out)
+
+
+def demo(out=sys.stdout) -> bool:
+    """Make sample episodes (plus one corrupt file), run everything, print a summary."""
+    from media_assets.lib import samples
+
+    inputs = samples.demo_episodes(DEMO_INBOX)
+    samples.random_bytes(DEMO_INBOX / "corrupt_upload.wav")
+    print(f"sample episodes in {DEMO_INBOX}/: {', '.join(p.name for p in inputs)} + corrupt_upload.wav", file=out)
+    print("\n== ingest", file=out)
+    ingest([DEMO_INBOX], out)
+    print("\n== materialize", file=out)
+    accounted = materialize(None, None, out)
+    print("\n== summary (DuckDB over the lake)", file=out)
+    sql(SUMMARY_SQL, "table", out)
+    print("\n== dead letters", file=out)
+    dlq("list", None, out)
+    return accounted
+
+
+SUMMARY_SQL = """
+SELECT e.original_name AS episode, e.container, round(e.duration_s, 1) AS seconds, e.has_video,
+       round(l.input_i, 1) AS in_lufs, round(l.output_i, 1) AS out_lufs, round(l.output_tp, 1) AS out_dbtp,
+       l.normalization_type AS mode, v.keyframe_count AS keyframes,
+       (SELECT count(*) FROM media_metadata m WHERE m.episode_id = e.episode_id) AS tags,
+       (SELECT count(*) FROM captions c WHERE c.episode_id = e.episode_id) AS captions
+FROM episodes e
+LEFT JOIN loudness l USING (episode_id)
+LEFT JOIN video_renditions v USING (episode_id)
+ORDER BY e.original_name
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="media-lake", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="make sample episodes, run the whole graph, print a summary")
+    p_ingest = commands.add_parser("ingest", help="validate and register files or folders")
+    p_ingest.add_argument("paths", nargs="+", type=Path)
+    p_mat = commands.add_parser("materialize", help="run the asset graph for episodes")
+    which = p_mat.add_mutually_exclusive_group(required=True)
+    which.add_argument("--episode", action="append", dest="episodes", metavar="ID")
+    which.add_argument("--all", action="store_true")
+    p_mat.add_argument("--select", action="append", metavar="ASSET")
+    p_run = commands.add_parser("run", help="ingest, then materialize what was ingested")
+    p_run.add_argument("paths", nargs="+", type=Path)
+    p_sql = commands.add_parser("sql", help="query the lake with DuckDB")
+    p_sql.add_argument("query")
+    p_sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p_dlq = commands.add_parser("dlq", help="inspect and replay dead-letter records")
+    p_dlq.add_argument("action", choices=["list", "show", "replay"])
+    p_dlq.add_argument("record_id", nargs="?")
+    args = parser.parse_args(argv)
+
+    if args.command == "dlq" and args.action != "list" and not args.record_id:
+        parser.error(f"dlq {args.action} needs a record id")
+    try:
+        if args.command == "demo":
+            ok = demo()
+        elif args.command == "ingest":
+            ingest(args.paths)
+            ok = True
+        elif args.command == "materialize":
+            ok = materialize(None if args.all else args.episodes, args.select)
+        elif args.command == "run":
+            outcomes = ingest(args.paths)
+            episode_ids = sorted({o.episode_id for o in outcomes if o.episode_id})
+            ok = materialize(episode_ids, None) if episode_ids else True
+        elif args.command == "sql":
+            sql(args.query, args.format)
+            ok = True
+        else:
+            ok = dlq(args.action, args.record_id)
+    except KeyError as exc:
+        print(f"media-lake: {exc.args[0]}", file=sys.stderr)
+        return 2
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
