@@ -1,0 +1,338 @@
+"""Benchmark: the `normalized_audio` asset against the bare ffmpeg commands it runs.
+
+What is compared, on the same 10-minute file (the lake's stored copy of the episode):
+
+  asset  `dagster.materialize(<episode assets>, selection=["normalized_audio"], partition_key=<id>)`
+         on a fresh local lake and Dagster instance, as `media-lake materialize` runs it: the
+         Dagster run and step bookkeeping, the stage's fingerprint check, `loudness.normalize`
+         (ffmpeg pass 1 + pass 2), the WAV copied into the lake, the `loudness` parquet row and
+         the stage document. Before each run the stage document
+         `normalized_audio/episode_id=<id>/normalized_audio.json` is deleted, so the
+         skip-if-unchanged check (`StageRun.up_to_date`) finds nothing and the stage does all
+         its work every time.
+  bare   the two ffmpeg commands `loudness.normalize` builds, spelled out below and run with
+         subprocess:
+           pass 1  -af loudnorm=I=..:TP=..:LRA=..:print_format=json -f null -
+           pass 2  -af loudnorm=..:measured_*=..:linear=true:print_format=json,aresample=48000
+                   -ar 48000 -c:a pcm_s16le ... -f wav <tmp>/audio.wav
+
+Asset and bare runs alternate (the order flips every repetition, so drift and cache effects
+hit both sides alike). Reported: wall seconds per run, medians, the ratio of the medians
+asset/bare (goal: <= 1.15x), and the real-time factor RTF = wall seconds / audio seconds
+(below 1 is faster than real time). The asset's step time (STEP_START..STEP_SUCCESS in the
+event log) is shown too, which splits Dagster's own overhead from the stage's. Each bare WAV is
+checked to be byte-identical to the asset's, so both sides provably did the same work.
+
+The episode: a few paragraphs spoken by espeak-ng (two voices, panned apart), looped to 600 s,
+stereo 44.1 kHz at about -30 LUFS (the normalization adds about +7 dB), encoded as MP3
+(libmp3lame CBR 128 kb/s, the usual podcast format, so decoding is part of the work). It is
+generated deterministically once and cached in the work folder (its name carries a hash of the
+recipe); the lake and the Dagster home are rebuilt on every invocation.
+
+Run:  make bench          (= uv run --frozen python benchmarks/normalize_audio.py)
+      .venv/bin/python benchmarks/normalize_audio.py --repeat 5
+Figures go to stdout and to <workdir>/normalize_audio.json (default workdir: benchmarks/out/).
+Needs ffmpeg and espeak-ng on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_WORKDIR = REPO / "benchmarks" / "out"
+GOAL_RATIO = 1.15
+
+# --- the episode ------------------------------------------------------------------------------
+
+EPISODE_SECONDS = 600
+EPISODE_LUFS = -30.0
+EPISODE_RATE = 44100
+MP3_ARGS = ["-c:a", "libmp3lame", "-b:a", "128k", "-id3v2_version", "0"]
+BITEXACT = ["-fflags", "+bitexact", "-flags", "+bitexact", "-map_metadata", "-1"]
+GAP_SECONDS = 0.7
+# (espeak-ng voice, pitch, words per minute, left gain, right gain, text)
+PARAGRAPHS = [
+    ("en-us", 35, 165, 1.0, 0.7,
+     "Welcome back to Media Lake, the show about keeping audio and video data in order. "
+     "I am your host, and today we are talking about loudness: why some episodes are quiet, "
+     "why others blast out of your headphones, and what a pipeline can do about it."),
+    ("en+f3", 75, 175, 0.7, 1.0,
+     "Thanks for having me. The short version is that loudness is not the same as peak level. "
+     "Broadcasters measure it in LUFS, loudness units relative to full scale, integrated over "
+     "the whole programme. European television aims for minus twenty three, most podcast "
+     "platforms for something closer to minus sixteen."),
+    ("en-us", 35, 165, 1.0, 0.7,
+     "So if I record in my kitchen and forget to check my levels, the file might sit at minus "
+     "thirty, and a listener has to turn the volume all the way up, and then the next show in "
+     "the queue is painfully loud."),
+    ("en+f3", 75, 175, 0.7, 1.0,
+     "Exactly. A normalization step measures the whole file first, then applies one constant "
+     "gain, so the dynamics of the conversation stay intact. Two passes over the audio, no "
+     "compression, and a true peak limit so nothing clips when it is converted back to analog."),
+    ("en-us", 35, 165, 1.0, 0.7,
+     "And that is what we will do to this very episode. Stay with us after the break, when we "
+     "look at transcripts, checksums and what happens when an upload arrives corrupted."),
+]  # fmt: skip
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _ffmpeg(*args: str) -> str:
+    done = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-y", *args], capture_output=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed:\n{done.stderr.decode(errors='replace')[-2000:]}")
+    return done.stderr.decode(errors="replace")
+
+
+def _read_wav(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path)) as handle:
+        frames = np.frombuffer(handle.readframes(handle.getnframes()), "<i2")
+        return frames.astype(np.float64) / 32768, handle.getframerate()
+
+
+def make_episode(workdir: Path) -> Path:
+    """The cached episode MP3, generated first when missing (deterministic for a given recipe)."""
+    from media_assets.lib import loudness, samples
+
+    recipe = {"paragraphs": PARAGRAPHS, "gap": GAP_SECONDS, "seconds": EPISODE_SECONDS,
+              "lufs": EPISODE_LUFS, "rate": EPISODE_RATE, "mp3": MP3_ARGS}
+    stamp = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:12]
+    path = workdir / f"episode_{EPISODE_SECONDS}s_{stamp}.mp3"
+    if path.is_file():
+        return path
+    print(f"generating {path.relative_to(REPO) if path.is_relative_to(REPO) else path} ...",
+          file=sys.stderr, flush=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        # 1. Each paragraph in its voice (22050 Hz mono), panned into a stereo bed with gaps.
+        turns = []
+        for i, (voice, pitch, speed, left, right, text) in enumerate(PARAGRAPHS):
+            mono, rate = _read_wav(samples.speech(Path(tmp) / f"p{i}.wav", text, voice, pitch, speed))
+            gap = np.zeros(round(GAP_SECONDS * rate))
+            turns.append(np.stack([np.concatenate([mono, gap]) * g for g in (left, right)], axis=1))
+        base = Path(tmp) / "base.wav"
+        pcm = np.clip(np.round(np.concatenate(turns) * 32767), -32768, 32767).astype("<i2")
+        with wave.open(str(base), "wb") as out:
+            out.setnchannels(2)
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            out.writeframes(pcm.tobytes())
+        # 2. Measure the loop at the episode's rate, then loop it to length, set the level, encode.
+        stereo = Path(tmp) / "base44.wav"
+        _ffmpeg("-i", str(base), "-ar", str(EPISODE_RATE), *BITEXACT, str(stereo))
+        measured = loudness.measure(stereo, loudness.LoudnessTarget(), [], 0).integrated
+        gain_db = EPISODE_LUFS - measured
+        mp3 = Path(tmp) / "episode.mp3"
+        _ffmpeg("-stream_loop", "-1", "-i", str(stereo), "-t", str(EPISODE_SECONDS),
+                "-af", f"volume={gain_db:.2f}dB", "-ar", str(EPISODE_RATE), "-ac", "2",
+                *MP3_ARGS, *BITEXACT, str(mp3))
+        partial = path.with_suffix(".part")
+        shutil.copyfile(mp3, partial)
+        os.replace(partial, path)
+    return path
+
+
+# --- the lake ---------------------------------------------------------------------------------
+
+
+class Bench:
+    """A fresh lake and Dagster instance holding the episode, with raw_media materialized."""
+
+    def __init__(self, workdir: Path, episode: Path):
+        run_dir = workdir / "run"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        self.lake_root = run_dir / "lake"
+        os.environ["DAGSTER_HOME"] = str(run_dir / "dagster_home")
+        os.environ["MEDIA_LAKE_ROOT"] = str(self.lake_root)
+
+        import dagster as dg
+
+        from media_assets.cli import QUIET_LOGS
+        from media_assets.definitions import defs
+        from media_assets.instance import get_instance
+        from media_assets.lib.ingest import ingest
+        from media_assets.lib.lake import document_key, media_key, raw_key
+        from media_assets.resources import LakeResource
+
+        self.dg = dg
+        self.run_config = QUIET_LOGS  # what `media-lake materialize` passes
+        self.instance = get_instance()
+        definitions = defs()
+        self.resources = {**definitions.resources, "lake": LakeResource(root=str(self.lake_root))}
+        self.store = self.resources["lake"].store()
+        self.target = self.resources["settings"].loudness_target()
+        unique = {a.key: a for a in definitions.assets}
+        self.assets = [a for a in unique.values() if a.partitions_def is not None]
+
+        outcomes = ingest([episode], self.store, self.resources["settings"].media_limits(),
+                          lambda ids: self.instance.add_dynamic_partitions("episodes", ids))
+        if outcomes[0].status != "registered":
+            raise RuntimeError(f"ingest failed: {outcomes[0].to_json()}")
+        self.episode_id = outcomes[0].episode_id
+        self.source = self.lake_root / raw_key(self.episode_id)  # what both sides read
+        self.document = self.lake_root / document_key("normalized_audio", self.episode_id)
+        self.raw_document = document_key("raw_media", self.episode_id)
+        self.audio_key = media_key("normalized_audio", self.episode_id, "audio.wav")
+        self._materialize("raw_media")  # not timed
+
+    def _materialize(self, asset: str):
+        return self.dg.materialize(
+            self.assets, partition_key=self.episode_id, instance=self.instance,
+            resources=self.resources, selection=[asset], run_config=self.run_config,
+        )
+
+    def run_asset(self) -> dict:
+        self.document.unlink(missing_ok=True)  # defeat the fingerprint skip
+        start = time.perf_counter()
+        result = self._materialize("normalized_audio")
+        wall = time.perf_counter() - start
+        [materialization] = result.asset_materializations_for_node("normalized_audio")
+        if materialization.metadata["skipped_unchanged"].value:
+            raise RuntimeError("normalized_audio skipped its work; the benchmark would be meaningless")
+        stamps = {e.dagster_event.event_type_value: e.timestamp
+                  for e in self.instance.all_logs(result.run_id) if e.dagster_event}
+        return {"wall_s": wall, "step_s": stamps["STEP_SUCCESS"] - stamps["STEP_START"]}
+
+    def audio_seconds(self) -> float:
+        """The decoded duration raw_media recorded."""
+        return json.loads((self.lake_root / self.raw_document).read_text())["decoded_duration_s"]
+
+    def loudness_row(self) -> dict:
+        return json.loads(self.document.read_text())["loudness"]
+
+
+# --- the bare equivalent ----------------------------------------------------------------------
+
+
+def run_bare(src: Path, target, expected_sha256: str | None) -> dict:
+    """Pass 1 and pass 2 exactly as loudness.normalize runs them for a >= 3 s stereo input that
+    needs no pre-limiter; only the ffmpeg calls are timed."""
+    from media_assets.lib.loudness import effective_lra, loudnorm_filter, measurement_from, parse_loudnorm_json
+    from media_assets.lib.media_tools import ffmpeg_binary
+
+    ffmpeg = ffmpeg_binary()
+    src_url = "file:" + str(src.resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        dst_url = "file:" + str(Path(tmp) / "audio.wav")
+        start = time.perf_counter()
+
+        measure_filter = loudnorm_filter(target, target.lra, None)
+        pass1 = [ffmpeg, "-nostdin", "-hide_banner", "-v", "info",
+                 "-protocol_whitelist", "file", "-i", src_url,
+                 "-map", "0:a:0", "-af", measure_filter, "-f", "null", "-"]
+        stderr = subprocess.run(pass1, capture_output=True, check=True).stderr.decode("utf-8", "replace")
+        measured = measurement_from(parse_loudnorm_json(stderr), "input")
+
+        apply_filter = loudnorm_filter(target, effective_lra(measured, target), measured)
+        pass2 = [ffmpeg, "-nostdin", "-hide_banner", "-v", "info",
+                 "-protocol_whitelist", "file", "-i", src_url,
+                 "-map", "0:a:0", "-af", f"{apply_filter},aresample={target.sample_rate}",
+                 "-ar", str(target.sample_rate), "-c:a", "pcm_s16le", "-map_metadata", "-1",
+                 "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "wav", "-y", dst_url]
+        stderr = subprocess.run(pass2, capture_output=True, check=True).stderr.decode("utf-8", "replace")
+        stats = parse_loudnorm_json(stderr)
+
+        wall = time.perf_counter() - start
+        same = expected_sha256 is not None and _sha256(Path(tmp) / "audio.wav") == expected_sha256
+    return {"wall_s": wall, "identical_to_asset": same,
+            "normalization_type": str(stats.get("normalization_type", "")).lower()}
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3, help="asset/bare run pairs (default 3)")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
+                        help=f"episode cache, lake and results (default {DEFAULT_WORKDIR.relative_to(REPO)})")
+    args = parser.parse_args(argv)
+    workdir = args.workdir.resolve()
+
+    episode = make_episode(workdir)
+    bench = Bench(workdir, episode)
+    seconds = bench.audio_seconds()
+    print(f"episode {bench.episode_id}: {episode.name}, {seconds:.1f} s, "
+          f"{episode.stat().st_size / 1e6:.1f} MB; {args.repeat} asset/bare pairs", file=sys.stderr, flush=True)
+
+    asset_runs: list[dict] = []
+    bare_runs: list[dict] = []
+    for rep in range(args.repeat):
+        order = ("asset", "bare") if rep % 2 == 0 else ("bare", "asset")
+        for side in order:
+            if side == "asset":
+                asset_runs.append(bench.run_asset())
+            else:
+                bare_runs.append(run_bare(bench.source, bench.target, bench.store.current_sha256(bench.audio_key)))
+            last = (asset_runs if side == "asset" else bare_runs)[-1]
+            print(f"  run {rep + 1} {side:5} {last['wall_s']:7.2f} s", file=sys.stderr, flush=True)
+
+    row = bench.loudness_row()
+    like_for_like = row["method"] == "loudnorm_two_pass" and row["pre_limiter_ceiling_db"] is None
+    asset_median = statistics.median(r["wall_s"] for r in asset_runs)
+    step_median = statistics.median(r["step_s"] for r in asset_runs)
+    bare_median = statistics.median(r["wall_s"] for r in bare_runs)
+    ratio = asset_median / bare_median
+
+    print()
+    print(f"normalized_audio, {seconds:.0f} s episode ({episode.suffix[1:]}), {os.cpu_count()} CPUs")
+    print(f"{'run':>6} | {'asset s':>8} | {'(step s)':>8} | {'bare s':>7} | {'asset/bare':>10}")
+    for i, (a, b) in enumerate(zip(asset_runs, bare_runs), 1):
+        print(f"{i:>6} | {a['wall_s']:8.2f} | {a['step_s']:8.2f} | {b['wall_s']:7.2f} | {a['wall_s'] / b['wall_s']:9.3f}x")
+    print(f"{'median':>6} | {asset_median:8.2f} | {step_median:8.2f} | {bare_median:7.2f} | {ratio:9.3f}x")
+    print(f"RTF (wall / audio): asset {asset_median / seconds:.4f} ({seconds / asset_median:.0f}x real time), "
+          f"bare {bare_median / seconds:.4f} ({seconds / bare_median:.0f}x real time)")
+    verdict = "met" if ratio <= GOAL_RATIO else "NOT met"
+    print(f"ratio asset/bare {ratio:.3f}x, goal <= {GOAL_RATIO}x: {verdict}")
+    print(f"loudness {row['input_i']:.1f} -> {row['output_i']:.1f} LUFS, mode {row['normalization_type']}; "
+          f"bare output identical to asset's: {all(r['identical_to_asset'] for r in bare_runs)}")
+    if not like_for_like:
+        print(f"WARNING: the asset ran {row['method']} with pre-limiter {row['pre_limiter_ceiling_db']}; "
+              "the bare side does not, so the comparison is not like for like")
+
+    figures = {
+        "episode": {"file": str(episode), "episode_id": bench.episode_id, "audio_seconds": seconds,
+                    "size_bytes": episode.stat().st_size, "sha256": _sha256(episode)},
+        "loudness": row,
+        "like_for_like": like_for_like,
+        "asset_runs": asset_runs,
+        "bare_runs": bare_runs,
+        "median_s": {"asset": asset_median, "asset_step": step_median, "bare": bare_median},
+        "ratio_asset_over_bare": ratio,
+        "goal_ratio": GOAL_RATIO,
+        "goal_met": ratio <= GOAL_RATIO,
+        "rtf": {"asset": asset_median / seconds, "bare": bare_median / seconds},
+        "environment": {
+            "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.splitlines()[0],
+        },
+    }
+    out = workdir / "normalize_audio.json"
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"figures: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

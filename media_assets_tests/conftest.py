@@ -1,0 +1,51 @@
+"""Shared fixtures: a fresh lake per test, an isolated Dagster home, and generated media."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from media_assets.lib import samples
+from media_assets.lib.lake import LocalStore
+from media_assets.lib.media_contract import MediaLimits
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "lake")
+
+
+@pytest.fixture
+def limits() -> MediaLimits:
+    return MediaLimits()
+
+
+@pytest.fixture
+def dagster_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private DAGSTER_HOME and lake root, the working directory set to tmp_path."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("MEDIA_LAKE_ROOT", str(tmp_path / "lake"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Valid sample media, generated once per session (generators are deterministic)."""
+    folder = tmp_path_factory.mktemp("media")
+    return {
+        "tone": samples.tone(folder / "tone.wav", seconds=4.0, lufs=-23.0),
+        "mp3": samples.mp3_with_id3(folder / "tagged.mp3", seconds=4.0,
+                                    tags={"title": "Known Title", "artist": "Known Artist"}),
+        "video": samples.video_with_subtitles(folder / "video.mp4", seconds=6.0),
+        "speech": samples.speech(folder / "speech.wav", "The quick brown fox jumps over the lazy dog."),
+    }
+
+
+def ids_of(outcomes) -> list[str]:
+    return [o.episode_id for o in outcomes if o.status == "registered"]
