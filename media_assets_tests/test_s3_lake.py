@@ -152,10 +152,8 @@ def test_rewrites_are_versioned_and_identical_bytes_are_a_no_op(s3, s3_endpoint,
     assert store.get_bytes(key) == new
 
     versions = store.versions(key)
-    assert {v.version_id for v in versions} == {first_id, second_id}
-    assert [v for v in versions if v.is_current] == [
-        v for v in versions if v.version_id == second_id
-    ]
+    assert [v.version_id for v in versions] == [first_id, second_id]  # oldest first, as LocalStore
+    assert [v.is_current for v in versions] == [False, True]
     assert {v.version_id: v.sha256 for v in versions} == {first_id: _sha256(old), second_id: _sha256(new)}
     assert store.get_version(key, first_id) == old
     assert store.get_version(key, second_id) == new
@@ -318,3 +316,20 @@ def test_rerun_is_skipped_and_writes_no_new_versions(s3, s3_pipeline):
         assert pipeline.media_metadata_stage(store, episode_id).skipped is True
 
     assert _all_versions(s3, bucket) == before
+
+
+def test_catalog_sees_objects_overwritten_in_the_same_process(s3_pipeline):
+    """A long-lived process (code server, webserver) must not query stale listings: after a
+    config change rewrites the loudness table, a new catalog connection sees the new rows."""
+    resource, store, episodes = s3_pipeline["resource"], s3_pipeline["store"], s3_pipeline["episodes"]
+    tone = episodes["tone.wav"]
+    con = catalog.connect(store, fs=resource.filesystem())
+    con.close()
+    assert pipeline.normalized_audio(store, tone, LoudnessTarget(integrated=-16.0)).skipped is False
+    con = catalog.connect(store, fs=resource.filesystem())
+    try:
+        (output_i,) = con.execute("select output_i from loudness where episode_id = ?", [tone]).fetchone()
+        assert abs(output_i - (-16.0)) <= 1.0
+        assert len(store.versions(f"loudness/episode_id={tone}/loudness.parquet")) == 2
+    finally:
+        con.close()

@@ -120,6 +120,7 @@ class LocalStore:
             return version_id
         version_path.parent.mkdir(parents=True, exist_ok=True)
         if not version_path.is_file():
+            os.chmod(staged, 0o444)  # versions are immutable; the current path is a hard link to one
             os.replace(staged, version_path)
         current.parent.mkdir(parents=True, exist_ok=True)
         link = current.with_name(f".{current.name}.{version_id}.tmp")
@@ -228,7 +229,8 @@ class S3Store:
         return self.client.get_object(Bucket=self.bucket, Key=self._object_key(key))["Body"].read()
 
     def list_keys(self, prefix: str) -> list[str]:
-        full = self._object_key(prefix.rstrip("/")) + "/"
+        full = "/".join(p for p in (self.prefix, prefix.strip("/")) if p)
+        full = full + "/" if full else ""
         keys = []
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
@@ -238,11 +240,14 @@ class S3Store:
 
     def versions(self, key: str) -> list[Version]:
         object_key = self._object_key(key)
-        response = self.client.list_object_versions(Bucket=self.bucket, Prefix=object_key)
+        items = [
+            item
+            for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=object_key)
+            for item in page.get("Versions", [])
+            if item["Key"] == object_key
+        ]
         found = []
-        for item in sorted(response.get("Versions", []), key=lambda v: v["LastModified"]):
-            if item["Key"] != object_key:
-                continue
+        for item in reversed(items):  # S3 lists a key's versions newest first; return oldest first
             head = self.client.head_object(Bucket=self.bucket, Key=object_key, VersionId=item["VersionId"])
             found.append(Version(item["VersionId"], head.get("Metadata", {}).get(SHA_METADATA_KEY, ""),
                                  bool(item["IsLatest"])))

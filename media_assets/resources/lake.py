@@ -50,4 +50,6 @@ class LakeResource(dg.ConfigurableResource):
         import s3fs
 
         client_kwargs = {"region_name": self.s3_region} if self.s3_region else {}
-        return s3fs.S3FileSystem(endpoint_url=self.s3_endpoint_url, client_kwargs=client_kwargs)
+        # A fresh, uncached filesystem: a long-lived process must see overwritten objects.
+        return s3fs.S3FileSystem(endpoint_url=self.s3_endpoint_url, client_kwargs=client_kwargs,
+                                 skip_instance_cache=True, use_listings_cache=False)

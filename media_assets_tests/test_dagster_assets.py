@@ -1,0 +1,111 @@
+"""The Dagster layer: definitions load, compute routing, in-process materialization with code
+and data versions, and failures that become dead-letter records without retries."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from dagster_k8s.job import get_user_defined_k8s_config
+
+from media_assets.defs.common import COMPUTE_CLASSES, RETRY_POLICY, compute
+from media_assets.definitions import defs
+from media_assets.instance import get_instance
+from media_assets.lib import dead_letters
+from media_assets.lib.ingest import ingest
+from media_assets.lib.lake import LocalStore, raw_key
+from media_assets.lib.media_contract import MediaLimits
+from media_assets.resources import LakeResource, MediaSettings
+
+EPISODE_ASSETS = ["raw_media", "normalized_audio", "normalized_video", "media_metadata"]
+
+
+def test_definitions_load_and_validate() -> None:
+    definitions = defs()
+    dg.Definitions.validate_loadable(definitions)
+    graph = definitions.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {*EPISODE_ASSETS, "catalog"}
+    assert graph.get(dg.AssetKey("normalized_video")).parent_keys == {dg.AssetKey("raw_media"), dg.AssetKey("normalized_audio")}
+    for key in EPISODE_ASSETS:
+        assert graph.get(dg.AssetKey(key)).partitions_def.name == "episodes"
+
+
+@pytest.mark.parametrize("asset, compute_class", [
+    ("raw_media", "cpu-metadata"), ("normalized_audio", "cpu-normalization"),
+    ("normalized_video", "cpu-normalization"), ("media_metadata", "cpu-metadata"),
+])
+def test_every_step_carries_its_compute_class(asset, compute_class) -> None:
+    definition = next(a for a in defs().assets if a.key == dg.AssetKey(asset))
+    node = definition.node_def
+    assert node.pool == compute_class
+    assert node.tags["dagster-celery/queue"] == compute_class
+    k8s = get_user_defined_k8s_config(node.tags)
+    assert k8s.container_config["resources"]["requests"]["cpu"]
+    assert k8s.pod_spec_config["node_selector"] == {"media-lake/node-pool": "cpu"}
+    assert definition.op.retry_policy == RETRY_POLICY
+    assert RETRY_POLICY.backoff == dg.Backoff.EXPONENTIAL and RETRY_POLICY.jitter == dg.Jitter.PLUS_MINUS
+    assert compute_class in COMPUTE_CLASSES
+
+
+def test_gpu_class_asks_kubernetes_for_a_gpu_node() -> None:
+    op_tags = compute("gpu-transcription")["op_tags"]
+    k8s = get_user_defined_k8s_config({"dagster-k8s/config": json.dumps(op_tags["dagster-k8s/config"])})
+    assert k8s.container_config["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert k8s.pod_spec_config["tolerations"][0]["key"] == "nvidia.com/gpu"
+
+
+def _materialize(instance, resources, episode_id, selection=EPISODE_ASSETS):
+    assets = [a for a in {a.key: a for a in defs().assets}.values() if a.partitions_def is not None]
+    return dg.materialize(assets, partition_key=episode_id, instance=instance, resources=resources,
+                          selection=selection, raise_on_error=False)
+
+
+@pytest.fixture
+def registered(dagster_env, media):
+    lake_root = dagster_env / "lake"
+    store = LocalStore(lake_root)
+    instance = get_instance()
+    outcomes = ingest([media["video"]], store, MediaLimits(),
+                      lambda ids: instance.add_dynamic_partitions("episodes", ids))
+    resources = {"lake": LakeResource(root=str(lake_root)), "settings": MediaSettings()}
+    return instance, resources, store, outcomes[0].episode_id
+
+
+def test_materialize_then_rematerialize_reports_unchanged(registered) -> None:
+    instance, resources, _, episode_id = registered
+    first = _materialize(instance, resources, episode_id)
+    assert first.success
+    second = _materialize(instance, resources, episode_id)
+    assert second.success
+
+    def by_asset(result):
+        return {m.asset_key.to_user_string(): m for m in (e.materialization for e in result.get_asset_materialization_events())}
+
+    before, after = by_asset(first), by_asset(second)
+    assert set(before) == set(EPISODE_ASSETS)
+    for asset in EPISODE_ASSETS:
+        assert before[asset].metadata["skipped_unchanged"].value is False
+        assert after[asset].metadata["skipped_unchanged"].value is True
+        assert before[asset].tags["dagster/data_version"] == after[asset].tags["dagster/data_version"]
+        assert after[asset].tags["dagster/code_version"] == "1"
+
+
+def test_corrupted_stored_bytes_fail_permanently_into_the_dead_letter_store(registered) -> None:
+    instance, resources, store, episode_id = registered
+    stored = store.root / raw_key(episode_id)
+    stored.unlink()  # the current file is a read-only hard link to an immutable version
+    stored.write_bytes(b"not the bytes that were registered")
+    result = _materialize(instance, resources, episode_id)
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert [e.step_key for e in failures] == ["raw_media"]
+    assert "checksum_mismatch" in failures[0].step_failure_data.error.message
+    starts = [e for e in result.all_events if e.event_type_value == "STEP_START" and e.step_key == "raw_media"]
+    assert len(starts) == 1  # permanent: no retry
+    (record,) = dead_letters.list_records(store)
+    assert record["stage"] == "raw_media" and record["episode_id"] == episode_id
+    assert record["reason"] == "checksum_mismatch" and record["attempts"] == 1
+    assert record["run_id"] == result.run_id

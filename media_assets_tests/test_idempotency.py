@@ -1,0 +1,93 @@
+"""Same bytes in, same outputs: re-running an unchanged episode runs no ffmpeg at all and leaves
+the lake byte-identical; a fresh lake given the same inputs gets byte-identical artifacts."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from media_assets.lib import pipeline
+from media_assets.lib.ingest import ingest
+from media_assets.lib.lake import LocalStore
+from media_assets.lib.loudness import LoudnessTarget
+from media_assets.lib.media_contract import MediaLimits
+from media_assets.lib.video import VideoSettings
+
+
+def run_all(lake, episode_id: str, target=LoudnessTarget()) -> list[bool]:
+    """Run every stage; return which ones skipped."""
+    return [
+        pipeline.raw_media(lake, episode_id, MediaLimits()).skipped,
+        pipeline.normalized_audio(lake, episode_id, target).skipped,
+        pipeline.normalized_video(lake, episode_id, VideoSettings()).skipped,
+        pipeline.media_metadata_stage(lake, episode_id).skipped,
+    ]
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """SHA-256 of every file in the lake, with its modification time (a rewrite changes it)."""
+    return {
+        str(p.relative_to(root)): f"{hashlib.sha256(p.read_bytes()).hexdigest()}:{p.stat().st_mtime_ns}"
+        for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture
+def logged_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Route ffmpeg and ffprobe through wrappers that log each call, then run the real tools."""
+    log = tmp_path / "tool_calls.log"
+    for tool in ("ffmpeg", "ffprobe"):
+        wrapper = tmp_path / f"logged-{tool}"
+        wrapper.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{log}"\nexec "{shutil.which(tool)}" "$@"\n')
+        wrapper.chmod(0o755)
+        monkeypatch.setenv(f"MEDIA_LAKE_{tool.upper()}", str(wrapper))
+    return log
+
+
+def test_rerun_does_no_media_work_and_rewrites_nothing(tmp_path, lake, media, logged_tools) -> None:
+    episode_ids = [o.episode_id for o in ingest([media["video"], media["mp3"]], lake, MediaLimits(), lambda ids: None)]
+    for episode_id in episode_ids:
+        assert run_all(lake, episode_id) == [False, False, False, False]
+    assert logged_tools.read_text().count("ffmpeg ") > 0
+    before = snapshot(lake.root)
+    logged_tools.write_text("")
+
+    for episode_id in episode_ids:
+        assert run_all(lake, episode_id) == [True, True, True, True]
+    assert logged_tools.read_text() == ""
+    assert snapshot(lake.root) == before
+
+
+def test_config_change_reruns_only_the_affected_stages(lake, media) -> None:
+    (outcome,) = ingest([media["tone"]], lake, MediaLimits(), lambda ids: None)
+    run_all(lake, outcome.episode_id)
+    skipped = run_all(lake, outcome.episode_id, LoudnessTarget(integrated=-16.0))
+    # raw_media unchanged; audio re-normalized; video follows audio; metadata unchanged.
+    assert skipped == [True, False, False, True]
+    versions = lake.versions("loudness/episode_id=%s/loudness.parquet" % outcome.episode_id)
+    assert len(versions) == 2 and sum(v.is_current for v in versions) == 1
+
+
+def test_fresh_lakes_get_byte_identical_artifacts(tmp_path, media) -> None:
+    hashes = []
+    for name in ("first", "second"):
+        lake = LocalStore(tmp_path / name)
+        for outcome in ingest([media["video"], media["speech"]], lake, MediaLimits(), lambda ids: None):
+            run_all(lake, outcome.episode_id)
+        hashes.append({k: v.split(":")[0] for k, v in snapshot(lake.root).items() if "_dlq" not in k})
+    assert hashes[0] == hashes[1]
+    assert any(k.endswith("video.mp4") for k in hashes[0])
+
+
+def test_a_damaged_output_is_rebuilt(lake, media) -> None:
+    (outcome,) = ingest([media["tone"]], lake, MediaLimits(), lambda ids: None)
+    run_all(lake, outcome.episode_id)
+    wav = lake.root / "media/normalized_audio" / f"episode_id={outcome.episode_id}" / "audio.wav"
+    good = wav.read_bytes()
+    wav.unlink()
+    wav.write_bytes(b"damaged")
+    assert pipeline.normalized_audio(lake, outcome.episode_id, LoudnessTarget()).skipped is False
+    assert wav.read_bytes() == good
