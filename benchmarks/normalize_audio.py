@@ -19,9 +19,11 @@ What is compared, on the same 10-minute file (the lake's stored copy of the epis
 Asset and bare runs alternate (the order flips every repetition, so drift and cache effects
 hit both sides alike). Reported: wall seconds per run, medians, the ratio of the medians
 asset/bare (goal: <= 1.15x), and the real-time factor RTF = wall seconds / audio seconds
-(below 1 is faster than real time). The asset's step time (STEP_START..STEP_SUCCESS in the
-event log) is shown too, which splits Dagster's own overhead from the stage's. Each bare WAV is
-checked to be byte-identical to the asset's, so both sides provably did the same work.
+(below 1 is faster than real time). Also shown: CPU seconds (this process plus its ffmpeg
+children), less sensitive to other load on the machine than wall time, and the asset's step
+time (STEP_START..STEP_SUCCESS in the event log), which splits Dagster's own overhead from the
+stage's. Each bare WAV is checked to be byte-identical to the asset's, so both sides provably
+did the same ffmpeg work.
 
 The episode: a few paragraphs spoken by espeak-ng (two voices, panned apart), looped to 600 s,
 stereo 44.1 kHz at about -30 LUFS (the normalization adds about +7 dB), encoded as MP3
@@ -42,6 +44,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -96,6 +99,12 @@ def _sha256(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children (ffmpeg) so far."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _ffmpeg(*args: str) -> str:
@@ -204,15 +213,15 @@ class Bench:
 
     def run_asset(self) -> dict:
         self.document.unlink(missing_ok=True)  # defeat the fingerprint skip
-        start = time.perf_counter()
+        cpu, start = _cpu_seconds(), time.perf_counter()
         result = self._materialize("normalized_audio")
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
         [materialization] = result.asset_materializations_for_node("normalized_audio")
         if materialization.metadata["skipped_unchanged"].value:
             raise RuntimeError("normalized_audio skipped its work; the benchmark would be meaningless")
         stamps = {e.dagster_event.event_type_value: e.timestamp
                   for e in self.instance.all_logs(result.run_id) if e.dagster_event}
-        return {"wall_s": wall, "step_s": stamps["STEP_SUCCESS"] - stamps["STEP_START"]}
+        return {"wall_s": wall, "cpu_s": cpu, "step_s": stamps["STEP_SUCCESS"] - stamps["STEP_START"]}
 
     def audio_seconds(self) -> float:
         """The decoded duration raw_media recorded."""
@@ -235,7 +244,7 @@ def run_bare(src: Path, target, expected_sha256: str | None) -> dict:
     src_url = "file:" + str(src.resolve())
     with tempfile.TemporaryDirectory() as tmp:
         dst_url = "file:" + str(Path(tmp) / "audio.wav")
-        start = time.perf_counter()
+        cpu, start = _cpu_seconds(), time.perf_counter()
 
         measure_filter = loudnorm_filter(target, target.lra, None)
         pass1 = [ffmpeg, "-nostdin", "-hide_banner", "-v", "info",
@@ -253,9 +262,9 @@ def run_bare(src: Path, target, expected_sha256: str | None) -> dict:
         stderr = subprocess.run(pass2, capture_output=True, check=True).stderr.decode("utf-8", "replace")
         stats = parse_loudnorm_json(stderr)
 
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
         same = expected_sha256 is not None and _sha256(Path(tmp) / "audio.wav") == expected_sha256
-    return {"wall_s": wall, "identical_to_asset": same,
+    return {"wall_s": wall, "cpu_s": cpu, "identical_to_asset": same,
             "normalization_type": str(stats.get("normalization_type", "")).lower()}
 
 
@@ -290,23 +299,38 @@ def main(argv: list[str] | None = None) -> int:
 
     row = bench.loudness_row()
     like_for_like = row["method"] == "loudnorm_two_pass" and row["pre_limiter_ceiling_db"] is None
-    asset_median = statistics.median(r["wall_s"] for r in asset_runs)
-    step_median = statistics.median(r["step_s"] for r in asset_runs)
-    bare_median = statistics.median(r["wall_s"] for r in bare_runs)
-    ratio = asset_median / bare_median
+    median = {
+        "asset": statistics.median(r["wall_s"] for r in asset_runs),
+        "asset_step": statistics.median(r["step_s"] for r in asset_runs),
+        "bare": statistics.median(r["wall_s"] for r in bare_runs),
+        "asset_cpu": statistics.median(r["cpu_s"] for r in asset_runs),
+        "bare_cpu": statistics.median(r["cpu_s"] for r in bare_runs),
+    }
+    ratio = median["asset"] / median["bare"]
+    cpu_ratio = median["asset_cpu"] / median["bare_cpu"]
+    rtf = {"asset": median["asset"] / seconds, "bare": median["bare"] / seconds}
+    load = os.getloadavg()
 
     print()
-    print(f"normalized_audio, {seconds:.0f} s episode ({episode.suffix[1:]}), {os.cpu_count()} CPUs")
-    print(f"{'run':>6} | {'asset s':>8} | {'(step s)':>8} | {'bare s':>7} | {'asset/bare':>10}")
-    for i, (a, b) in enumerate(zip(asset_runs, bare_runs), 1):
-        print(f"{i:>6} | {a['wall_s']:8.2f} | {a['step_s']:8.2f} | {b['wall_s']:7.2f} | {a['wall_s'] / b['wall_s']:9.3f}x")
-    print(f"{'median':>6} | {asset_median:8.2f} | {step_median:8.2f} | {bare_median:7.2f} | {ratio:9.3f}x")
-    print(f"RTF (wall / audio): asset {asset_median / seconds:.4f} ({seconds / asset_median:.0f}x real time), "
-          f"bare {bare_median / seconds:.4f} ({seconds / bare_median:.0f}x real time)")
-    verdict = "met" if ratio <= GOAL_RATIO else "NOT met"
-    print(f"ratio asset/bare {ratio:.3f}x, goal <= {GOAL_RATIO}x: {verdict}")
+    print(f"normalized_audio, {seconds:.0f} s episode ({episode.suffix[1:]}), {os.cpu_count()} CPUs; "
+          "wall seconds (CPU seconds)")
+    print(f"{'run':>6} | {'asset':>15} | {'asset step':>10} | {'bare':>15} | {'asset/bare':>10}")
+
+    def line(name: str, asset: float, asset_cpu: float, step: float, bare: float, bare_cpu: float) -> None:
+        print(f"{name:>6} | {asset:6.2f} ({asset_cpu:6.2f}) | {step:10.2f} | {bare:6.2f} ({bare_cpu:6.2f}) | "
+              f"{asset / bare:9.3f}x")
+
+    for i, (a, b) in enumerate(zip(asset_runs, bare_runs, strict=True), 1):
+        line(str(i), a["wall_s"], a["cpu_s"], a["step_s"], b["wall_s"], b["cpu_s"])
+    line("median", median["asset"], median["asset_cpu"], median["asset_step"], median["bare"], median["bare_cpu"])
+    print(f"RTF (wall / audio seconds): asset {rtf['asset']:.4f} ({1 / rtf['asset']:.0f}x real time), "
+          f"bare {rtf['bare']:.4f} ({1 / rtf['bare']:.0f}x real time)")
+    print(f"ratio of medians asset/bare: {ratio:.3f}x wall, {cpu_ratio:.3f}x CPU; goal <= {GOAL_RATIO}x: "
+          f"{'met' if ratio <= GOAL_RATIO else 'NOT met'}")
     print(f"loudness {row['input_i']:.1f} -> {row['output_i']:.1f} LUFS, mode {row['normalization_type']}; "
-          f"bare output identical to asset's: {all(r['identical_to_asset'] for r in bare_runs)}")
+          f"bare output identical to the asset's: {all(r['identical_to_asset'] for r in bare_runs)}")
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+          "(other work on the machine skews wall times; the CPU seconds less so)")
     if not like_for_like:
         print(f"WARNING: the asset ran {row['method']} with pre-limiter {row['pre_limiter_ceiling_db']}; "
               "the bare side does not, so the comparison is not like for like")
@@ -318,13 +342,15 @@ def main(argv: list[str] | None = None) -> int:
         "like_for_like": like_for_like,
         "asset_runs": asset_runs,
         "bare_runs": bare_runs,
-        "median_s": {"asset": asset_median, "asset_step": step_median, "bare": bare_median},
+        "median_s": median,
         "ratio_asset_over_bare": ratio,
+        "cpu_ratio_asset_over_bare": cpu_ratio,
         "goal_ratio": GOAL_RATIO,
         "goal_met": ratio <= GOAL_RATIO,
-        "rtf": {"asset": asset_median / seconds, "bare": bare_median / seconds},
+        "rtf": rtf,
         "environment": {
-            "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "cpus": os.cpu_count(), "load_average_at_end": load,
+            "platform": platform.platform(), "python": platform.python_version(),
             "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.splitlines()[0],
         },
     }

@@ -85,7 +85,7 @@ def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys
 
 
 def sql(query: str, fmt: str = "table", out=sys.stdout) -> None:
-    lake = _lake(_definitions())
+    lake = LakeResource.from_env()
     con = catalog.connect(lake.store(), fs=lake.filesystem())
     relation = con.sql(query)
     if relation is None:
@@ -115,7 +115,7 @@ def format_table(columns: list[str], rows: list[tuple]) -> str:
 
 
 def dlq(action: str, record_id: str | None, out=sys.stdout) -> bool:
-    lake = _lake(_definitions()).store()
+    lake = LakeResource.from_env().store()
     if action == "list":
         records = dead_letters.list_records(lake)
         print(format_table(

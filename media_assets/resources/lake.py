@@ -6,7 +6,6 @@ import os
 from typing import Optional
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from media_assets.lib.lake import LakeStore, LocalStore, S3Store, parse_s3_uri
 
@@ -37,6 +36,8 @@ class LakeResource(dg.ConfigurableResource):
     def store(self) -> LakeStore:
         if not self.is_s3:
             return LocalStore(self.root)
+        from dagster_aws.s3 import S3Resource  # imported only for S3 lakes: it is slow to import
+
         bucket, prefix = parse_s3_uri(self.root)
         client = S3Resource(endpoint_url=self.s3_endpoint_url, region_name=self.s3_region).get_client()
         store = S3Store(bucket, prefix, client)
