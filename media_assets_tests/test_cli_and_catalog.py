@@ -121,3 +121,56 @@ def test_rerun_is_unchanged_and_visible_to_dagster(ran) -> None:
 def test_unknown_episode_is_a_usage_error(ran) -> None:
     done = media_lake("materialize", "--episode", "ffffffffffffffffffffffff", cwd=ran["work"], check=False)
     assert done.returncode != 0 and "unknown episode" in done.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_web_ui_shows_the_same_assets_partitions_and_runs(ran) -> None:
+    """The Dagster webserver, loading workspace.yaml against the same instance, serves the assets,
+    the episode partitions and the CLI's runs (queried through its GraphQL API)."""
+    import time
+    import urllib.request
+
+    repo = Path(__file__).resolve().parents[1]
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", str(repo / "workspace.yaml"),
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=repo, env={**os.environ, "DAGSTER_HOME": str(ran["work"] / "home")},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+    def graphql(query: str) -> dict:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+                                         headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())["data"]
+
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "webserver did not start"
+                time.sleep(1)
+        nodes = graphql("{ assetNodes { assetKey { path } partitionKeysByDimension { partitionKeys } } }")["assetNodes"]
+        registered = sorted(line["episode_id"] for line in ran["lines"] if line.get("status") == "registered")
+        partitions = {n["assetKey"]["path"][0]: n["partitionKeysByDimension"] for n in nodes}
+        assert set(partitions) == {"raw_media", "normalized_audio", "normalized_video", "media_metadata", "catalog"}
+        assert sorted(partitions["normalized_audio"][0]["partitionKeys"]) == registered
+        runs = graphql("{ runsOrError { ... on Runs { results { status tags { key value } } } } }")
+        episode_runs = [r for r in runs["runsOrError"]["results"]
+                        if any(t["key"] == "media-lake/episode" for t in r["tags"])]
+        assert {r["status"] for r in episode_runs} == {"SUCCESS"}
+        assert {t["value"] for r in episode_runs for t in r["tags"] if t["key"] == "dagster/partition"} == set(registered)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

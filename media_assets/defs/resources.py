@@ -7,4 +7,4 @@ from media_assets.resources import LakeResource, MediaSettings
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources={"lake": LakeResource.from_env(), "settings": MediaSettings()})
+    return dg.Definitions(resources={"lake": LakeResource.from_env(), "settings": MediaSettings.from_env()})

@@ -3,6 +3,8 @@ so changing one re-runs exactly the stages it affects."""
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 from pydantic import Field
 
@@ -22,6 +24,13 @@ class MediaSettings(dg.ConfigurableResource):
     min_seconds: float = Field(default=1.0, description="shortest accepted input")
     max_seconds: float = Field(default=6 * 3600.0, description="longest accepted input")
     max_bytes: int = Field(default=64 * 2**30, description="largest accepted input file")
+
+    @classmethod
+    def from_env(cls) -> "MediaSettings":
+        """Defaults overridden by `MEDIA_LAKE_<FIELD>` variables, e.g. MEDIA_LAKE_TARGET_LUFS=-16."""
+        overrides = {name: os.environ[f"MEDIA_LAKE_{name.upper()}"] for name in cls.model_fields
+                     if f"MEDIA_LAKE_{name.upper()}" in os.environ}
+        return cls(**overrides)
 
     def loudness_target(self) -> LoudnessTarget:
         return LoudnessTarget(self.target_lufs, self.true_peak_dbtp, self.loudness_range_lu, self.sample_rate)

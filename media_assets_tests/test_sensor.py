@@ -1,0 +1,50 @@
+"""The inbox sensor: new uploads become partitions and runs; bad uploads are dead-lettered;
+nothing is requested twice."""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+
+from media_assets.defs.sensors import inbox_sensor
+from media_assets.lib import dead_letters, samples
+from media_assets.lib.lake import LocalStore
+from media_assets.resources import LakeResource, MediaSettings
+
+
+def evaluate(instance, cursor, lake_root):
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor,
+        resources={"lake": LakeResource(root=str(lake_root)), "settings": MediaSettings()},
+    )
+    return inbox_sensor(context)
+
+
+def test_new_uploads_become_partitions_and_runs(dagster_env, media, monkeypatch) -> None:
+    inbox = dagster_env / "uploads"
+    inbox.mkdir()
+    monkeypatch.setenv("MEDIA_LAKE_INBOX", str(inbox))
+    shutil.copy(media["tone"], inbox / "one.wav")
+    shutil.copy(media["mp3"], inbox / "two.mp3")
+    samples.text_as_media(inbox / "fake.mp4")
+    lake_root = dagster_env / "lake"
+
+    with dg.instance_for_test() as instance:
+        first = evaluate(instance, None, lake_root)
+        assert isinstance(first, dg.SensorResult)
+        requested = sorted(r.partition_key for r in first.run_requests)
+        assert len(requested) == 2
+        (add,) = first.dynamic_partitions_requests
+        assert add.partitions_def_name == "episodes" and sorted(add.partition_keys) == requested
+        (record,) = dead_letters.list_records(LocalStore(lake_root))
+        assert record["path"].endswith("fake.mp4") and record["reason"] == "unreadable_media"
+
+        again = evaluate(instance, first.cursor, lake_root)
+        assert isinstance(again, dg.SkipReason)
+
+        shutil.copy(media["tone"], inbox / "one again.wav")  # same bytes: a duplicate, no run
+        shutil.copy(media["video"], inbox / "three.mp4")
+        third = evaluate(instance, first.cursor, lake_root)
+        assert len(third.run_requests) == 1
+        assert third.run_requests[0].partition_key not in requested
