@@ -20,6 +20,7 @@ demo: install
 	$(UV) run --frozen media-lake demo
 
 test: install
+	$(UV) run --frozen ruff check .
 	$(UV) run --frozen pytest
 
 dev: install

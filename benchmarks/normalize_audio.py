@@ -124,14 +124,21 @@ def make_episode(workdir: Path) -> Path:
     """The cached episode MP3, generated first when missing (deterministic for a given recipe)."""
     from media_assets.lib import loudness, samples
 
-    recipe = {"paragraphs": PARAGRAPHS, "gap": GAP_SECONDS, "seconds": EPISODE_SECONDS,
-              "lufs": EPISODE_LUFS, "rate": EPISODE_RATE, "mp3": MP3_ARGS}
+    recipe = {
+        "paragraphs": PARAGRAPHS,
+        "gap": GAP_SECONDS,
+        "seconds": EPISODE_SECONDS,
+        "lufs": EPISODE_LUFS,
+        "rate": EPISODE_RATE,
+        "mp3": MP3_ARGS,
+    }
     stamp = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:12]
     path = workdir / f"episode_{EPISODE_SECONDS}s_{stamp}.mp3"
     if path.is_file():
         return path
-    print(f"generating {path.relative_to(REPO) if path.is_relative_to(REPO) else path} ...",
-          file=sys.stderr, flush=True)
+    print(
+        f"generating {path.relative_to(REPO) if path.is_relative_to(REPO) else path} ...", file=sys.stderr, flush=True
+    )
     workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         # 1. Each paragraph in its voice (22050 Hz mono), panned into a stereo bed with gaps.
@@ -153,9 +160,23 @@ def make_episode(workdir: Path) -> Path:
         measured = loudness.measure(stereo, loudness.LoudnessTarget(), [], 0).integrated
         gain_db = EPISODE_LUFS - measured
         mp3 = Path(tmp) / "episode.mp3"
-        _ffmpeg("-stream_loop", "-1", "-i", str(stereo), "-t", str(EPISODE_SECONDS),
-                "-af", f"volume={gain_db:.2f}dB", "-ar", str(EPISODE_RATE), "-ac", "2",
-                *MP3_ARGS, *BITEXACT, str(mp3))
+        _ffmpeg(
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(stereo),
+            "-t",
+            str(EPISODE_SECONDS),
+            "-af",
+            f"volume={gain_db:.2f}dB",
+            "-ar",
+            str(EPISODE_RATE),
+            "-ac",
+            "2",
+            *MP3_ARGS,
+            *BITEXACT,
+            str(mp3),
+        )
         partial = path.with_suffix(".part")
         shutil.copyfile(mp3, partial)
         os.replace(partial, path)
@@ -194,8 +215,12 @@ class Bench:
         unique = {a.key: a for a in definitions.assets}
         self.assets = [a for a in unique.values() if a.partitions_def is not None]
 
-        outcomes = ingest([episode], self.store, self.resources["settings"].media_limits(),
-                          lambda ids: self.instance.add_dynamic_partitions("episodes", ids))
+        outcomes = ingest(
+            [episode],
+            self.store,
+            self.resources["settings"].media_limits(),
+            lambda ids: self.instance.add_dynamic_partitions("episodes", ids),
+        )
         if outcomes[0].status != "registered":
             raise RuntimeError(f"ingest failed: {outcomes[0].to_json()}")
         self.episode_id = outcomes[0].episode_id
@@ -207,8 +232,12 @@ class Bench:
 
     def _materialize(self, asset: str):
         return self.dg.materialize(
-            self.assets, partition_key=self.episode_id, instance=self.instance,
-            resources=self.resources, selection=[asset], run_config=self.run_config,
+            self.assets,
+            partition_key=self.episode_id,
+            instance=self.instance,
+            resources=self.resources,
+            selection=[asset],
+            run_config=self.run_config,
         )
 
     def run_asset(self) -> dict:
@@ -219,8 +248,11 @@ class Bench:
         [materialization] = result.asset_materializations_for_node("normalized_audio")
         if materialization.metadata["skipped_unchanged"].value:
             raise RuntimeError("normalized_audio skipped its work; the benchmark would be meaningless")
-        stamps = {e.dagster_event.event_type_value: e.timestamp
-                  for e in self.instance.all_logs(result.run_id) if e.dagster_event}
+        stamps = {
+            e.dagster_event.event_type_value: e.timestamp
+            for e in self.instance.all_logs(result.run_id)
+            if e.dagster_event
+        }
         return {"wall_s": wall, "cpu_s": cpu, "step_s": stamps["STEP_SUCCESS"] - stamps["STEP_START"]}
 
     def audio_seconds(self) -> float:
@@ -247,25 +279,68 @@ def run_bare(src: Path, target, expected_sha256: str | None) -> dict:
         cpu, start = _cpu_seconds(), time.perf_counter()
 
         measure_filter = loudnorm_filter(target, target.lra, None)
-        pass1 = [ffmpeg, "-nostdin", "-hide_banner", "-v", "info",
-                 "-protocol_whitelist", "file", "-i", src_url,
-                 "-map", "0:a:0", "-af", measure_filter, "-f", "null", "-"]
+        pass1 = [
+            ffmpeg,
+            "-nostdin",
+            "-hide_banner",
+            "-v",
+            "info",
+            "-protocol_whitelist",
+            "file",
+            "-i",
+            src_url,
+            "-map",
+            "0:a:0",
+            "-af",
+            measure_filter,
+            "-f",
+            "null",
+            "-",
+        ]
         stderr = subprocess.run(pass1, capture_output=True, check=True).stderr.decode("utf-8", "replace")
         measured = measurement_from(parse_loudnorm_json(stderr), "input")
 
         apply_filter = loudnorm_filter(target, effective_lra(measured, target), measured)
-        pass2 = [ffmpeg, "-nostdin", "-hide_banner", "-v", "info",
-                 "-protocol_whitelist", "file", "-i", src_url,
-                 "-map", "0:a:0", "-af", f"{apply_filter},aresample={target.sample_rate}",
-                 "-ar", str(target.sample_rate), "-c:a", "pcm_s16le", "-map_metadata", "-1",
-                 "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "wav", "-y", dst_url]
+        pass2 = [
+            ffmpeg,
+            "-nostdin",
+            "-hide_banner",
+            "-v",
+            "info",
+            "-protocol_whitelist",
+            "file",
+            "-i",
+            src_url,
+            "-map",
+            "0:a:0",
+            "-af",
+            f"{apply_filter},aresample={target.sample_rate}",
+            "-ar",
+            str(target.sample_rate),
+            "-c:a",
+            "pcm_s16le",
+            "-map_metadata",
+            "-1",
+            "-fflags",
+            "+bitexact",
+            "-flags:a",
+            "+bitexact",
+            "-f",
+            "wav",
+            "-y",
+            dst_url,
+        ]
         stderr = subprocess.run(pass2, capture_output=True, check=True).stderr.decode("utf-8", "replace")
         stats = parse_loudnorm_json(stderr)
 
         wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
         same = expected_sha256 is not None and _sha256(Path(tmp) / "audio.wav") == expected_sha256
-    return {"wall_s": wall, "cpu_s": cpu, "identical_to_asset": same,
-            "normalization_type": str(stats.get("normalization_type", "")).lower()}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "identical_to_asset": same,
+        "normalization_type": str(stats.get("normalization_type", "")).lower(),
+    }
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -274,16 +349,24 @@ def run_bare(src: Path, target, expected_sha256: str | None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="asset/bare run pairs (default 3)")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help=f"episode cache, lake and results (default {DEFAULT_WORKDIR.relative_to(REPO)})")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=DEFAULT_WORKDIR,
+        help=f"episode cache, lake and results (default {DEFAULT_WORKDIR.relative_to(REPO)})",
+    )
     args = parser.parse_args(argv)
     workdir = args.workdir.resolve()
 
     episode = make_episode(workdir)
     bench = Bench(workdir, episode)
     seconds = bench.audio_seconds()
-    print(f"episode {bench.episode_id}: {episode.name}, {seconds:.1f} s, "
-          f"{episode.stat().st_size / 1e6:.1f} MB; {args.repeat} asset/bare pairs", file=sys.stderr, flush=True)
+    print(
+        f"episode {bench.episode_id}: {episode.name}, {seconds:.1f} s, "
+        f"{episode.stat().st_size / 1e6:.1f} MB; {args.repeat} asset/bare pairs",
+        file=sys.stderr,
+        flush=True,
+    )
 
     asset_runs: list[dict] = []
     bare_runs: list[dict] = []
@@ -312,32 +395,51 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
 
     print()
-    print(f"normalized_audio, {seconds:.0f} s episode ({episode.suffix[1:]}), {os.cpu_count()} CPUs; "
-          "wall seconds (CPU seconds)")
+    print(
+        f"normalized_audio, {seconds:.0f} s episode ({episode.suffix[1:]}), {os.cpu_count()} CPUs; "
+        "wall seconds (CPU seconds)"
+    )
     print(f"{'run':>6} | {'asset':>15} | {'asset step':>10} | {'bare':>15} | {'asset/bare':>10}")
 
     def line(name: str, asset: float, asset_cpu: float, step: float, bare: float, bare_cpu: float) -> None:
-        print(f"{name:>6} | {asset:6.2f} ({asset_cpu:6.2f}) | {step:10.2f} | {bare:6.2f} ({bare_cpu:6.2f}) | "
-              f"{asset / bare:9.3f}x")
+        print(
+            f"{name:>6} | {asset:6.2f} ({asset_cpu:6.2f}) | {step:10.2f} | {bare:6.2f} ({bare_cpu:6.2f}) | "
+            f"{asset / bare:9.3f}x"
+        )
 
     for i, (a, b) in enumerate(zip(asset_runs, bare_runs, strict=True), 1):
         line(str(i), a["wall_s"], a["cpu_s"], a["step_s"], b["wall_s"], b["cpu_s"])
     line("median", median["asset"], median["asset_cpu"], median["asset_step"], median["bare"], median["bare_cpu"])
-    print(f"RTF (wall / audio seconds): asset {rtf['asset']:.4f} ({1 / rtf['asset']:.0f}x real time), "
-          f"bare {rtf['bare']:.4f} ({1 / rtf['bare']:.0f}x real time)")
-    print(f"ratio of medians asset/bare: {ratio:.3f}x wall, {cpu_ratio:.3f}x CPU; goal <= {GOAL_RATIO}x: "
-          f"{'met' if ratio <= GOAL_RATIO else 'NOT met'}")
-    print(f"loudness {row['input_i']:.1f} -> {row['output_i']:.1f} LUFS, mode {row['normalization_type']}; "
-          f"bare output identical to the asset's: {all(r['identical_to_asset'] for r in bare_runs)}")
-    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
-          "(other work on the machine skews wall times; the CPU seconds less so)")
+    print(
+        f"RTF (wall / audio seconds): asset {rtf['asset']:.4f} ({1 / rtf['asset']:.0f}x real time), "
+        f"bare {rtf['bare']:.4f} ({1 / rtf['bare']:.0f}x real time)"
+    )
+    print(
+        f"ratio of medians asset/bare: {ratio:.3f}x wall, {cpu_ratio:.3f}x CPU; goal <= {GOAL_RATIO}x: "
+        f"{'met' if ratio <= GOAL_RATIO else 'NOT met'}"
+    )
+    print(
+        f"loudness {row['input_i']:.1f} -> {row['output_i']:.1f} LUFS, mode {row['normalization_type']}; "
+        f"bare output identical to the asset's: {all(r['identical_to_asset'] for r in bare_runs)}"
+    )
+    print(
+        f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+        "(other work on the machine skews wall times; the CPU seconds less so)"
+    )
     if not like_for_like:
-        print(f"WARNING: the asset ran {row['method']} with pre-limiter {row['pre_limiter_ceiling_db']}; "
-              "the bare side does not, so the comparison is not like for like")
+        print(
+            f"WARNING: the asset ran {row['method']} with pre-limiter {row['pre_limiter_ceiling_db']}; "
+            "the bare side does not, so the comparison is not like for like"
+        )
 
     figures = {
-        "episode": {"file": str(episode), "episode_id": bench.episode_id, "audio_seconds": seconds,
-                    "size_bytes": episode.stat().st_size, "sha256": _sha256(episode)},
+        "episode": {
+            "file": str(episode),
+            "episode_id": bench.episode_id,
+            "audio_seconds": seconds,
+            "size_bytes": episode.stat().st_size,
+            "sha256": _sha256(episode),
+        },
         "loudness": row,
         "like_for_like": like_for_like,
         "asset_runs": asset_runs,
@@ -349,8 +451,10 @@ def main(argv: list[str] | None = None) -> int:
         "goal_met": ratio <= GOAL_RATIO,
         "rtf": rtf,
         "environment": {
-            "cpus": os.cpu_count(), "load_average_at_end": load,
-            "platform": platform.platform(), "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average_at_end": load,
+            "platform": platform.platform(),
+            "python": platform.python_version(),
             "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.splitlines()[0],
         },
     }

@@ -68,19 +68,38 @@ def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys
     accounted = True
     for episode_id in targets if selection else []:
         result = dg.materialize(
-            episode_assets, partition_key=episode_id, instance=instance, resources=definitions.resources,
-            selection=selection, raise_on_error=False, run_config=QUIET_LOGS,
+            episode_assets,
+            partition_key=episode_id,
+            instance=instance,
+            resources=definitions.resources,
+            selection=selection,
+            raise_on_error=False,
+            run_config=QUIET_LOGS,
             tags={"media-lake/episode": episode_id},
         )
         failed = sorted({e.step_key for e in result.all_events if e.is_step_failure})
         dead_lettered = any(r["episode_id"] == episode_id for r in dead_letters.list_records(lake))
         accounted &= result.success or dead_lettered
-        print(json.dumps({"episode_id": episode_id, "run_id": result.run_id,
-                          "status": "materialized" if result.success else "failed",
-                          "failed_steps": failed, "dead_lettered": not result.success and dead_lettered}),
-              file=out, flush=True)
-    dg.materialize([*episode_assets, catalog_asset], instance=instance, resources=definitions.resources,
-                   selection=[catalog_asset.key], run_config=QUIET_LOGS)
+        print(
+            json.dumps(
+                {
+                    "episode_id": episode_id,
+                    "run_id": result.run_id,
+                    "status": "materialized" if result.success else "failed",
+                    "failed_steps": failed,
+                    "dead_lettered": not result.success and dead_lettered,
+                }
+            ),
+            file=out,
+            flush=True,
+        )
+    dg.materialize(
+        [*episode_assets, catalog_asset],
+        instance=instance,
+        resources=definitions.resources,
+        selection=[catalog_asset.key],
+        run_config=QUIET_LOGS,
+    )
     return accounted
 
 
@@ -110,18 +129,30 @@ def format_table(columns: list[str], rows: list[tuple]) -> str:
     cells = [[text(v) for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     line = lambda values: " | ".join(v.ljust(w) for v, w in zip(values, widths))  # noqa: E731
-    return "\n".join([line(columns), "-+-".join("-" * w for w in widths), *map(line, cells),
-                      f"({len(rows)} row{'s' if len(rows) != 1 else ''})"])
+    return "\n".join(
+        [
+            line(columns),
+            "-+-".join("-" * w for w in widths),
+            *map(line, cells),
+            f"({len(rows)} row{'s' if len(rows) != 1 else ''})",
+        ]
+    )
 
 
 def dlq(action: str, record_id: str | None, out=sys.stdout) -> bool:
     lake = LakeResource.from_env().store()
     if action == "list":
         records = dead_letters.list_records(lake)
-        print(format_table(
-            ["record_id", "stage", "reason", "attempts", "timestamp", "subject"],
-            [(r["record_id"], r["stage"], r["reason"], r["attempts"], r["timestamp"], r["subject"]) for r in records],
-        ), file=out)
+        print(
+            format_table(
+                ["record_id", "stage", "reason", "attempts", "timestamp", "subject"],
+                [
+                    (r["record_id"], r["stage"], r["reason"], r["attempts"], r["timestamp"], r["subject"])
+                    for r in records
+                ],
+            ),
+            file=out,
+        )
         return True
     record = dead_letters.get_record(lake, record_id)
     if action == "show":

@@ -40,8 +40,9 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("media")
     return {
         "tone": samples.tone(folder / "tone.wav", seconds=4.0, lufs=-23.0),
-        "mp3": samples.mp3_with_id3(folder / "tagged.mp3", seconds=4.0,
-                                    tags={"title": "Known Title", "artist": "Known Artist"}),
+        "mp3": samples.mp3_with_id3(
+            folder / "tagged.mp3", seconds=4.0, tags={"title": "Known Title", "artist": "Known Artist"}
+        ),
         "video": samples.video_with_subtitles(folder / "video.mp4", seconds=6.0),
         "speech": samples.speech(folder / "speech.wav", "The quick brown fox jumps over the lazy dog."),
     }

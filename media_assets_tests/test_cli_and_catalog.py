@@ -53,30 +53,40 @@ def ran(tmp_path_factory, media) -> dict:
 def test_run_accounts_for_every_input(ran) -> None:
     ingested = [line for line in ran["lines"] if "status" in line and "path" in line]
     by_name = {Path(line["path"]).name: line for line in ingested}
-    assert {n: l["status"] for n, l in by_name.items()} == {
-        "broken.wav": "rejected", "clip.mp4": "registered",
-        "b same bytes again.mp3": "duplicate", "a tagged episode.mp3": "registered",
+    assert {name: line["status"] for name, line in by_name.items()} == {
+        "broken.wav": "rejected",
+        "clip.mp4": "registered",
+        "b same bytes again.mp3": "duplicate",
+        "a tagged episode.mp3": "registered",
     }
     assert by_name["broken.wav"]["reason"] == "unreadable_media"
     materialized = [line for line in ran["lines"] if "run_id" in line]
     assert sorted(m["episode_id"] for m in materialized) == sorted(
-        by_name[n]["episode_id"] for n in ("clip.mp4", "a tagged episode.mp3"))
+        by_name[n]["episode_id"] for n in ("clip.mp4", "a tagged episode.mp3")
+    )
     assert all(m["status"] == "materialized" for m in materialized)
 
 
 def test_sql_returns_the_expected_rows(ran) -> None:
     os.environ["MEDIA_LAKE_ROOT"] = str(ran["work"] / "lake")
-    done = media_lake("sql", "select original_name, has_video, round(duration_s) as s from episodes order by 1",
-                      "--format", "json", cwd=ran["work"])
+    done = media_lake(
+        "sql",
+        "select original_name, has_video, round(duration_s) as s from episodes order by 1",
+        "--format",
+        "json",
+        cwd=ran["work"],
+    )
     assert json.loads(done.stdout) == [
         {"original_name": "a tagged episode.mp3", "has_video": False, "s": 4.0},
         {"original_name": "clip.mp4", "has_video": True, "s": 6.0},
     ]
-    csv_out = media_lake("sql", "select text from captions order by start_time", "--format", "csv",
-                         cwd=ran["work"]).stdout.splitlines()
+    csv_out = media_lake(
+        "sql", "select text from captions order by start_time", "--format", "csv", cwd=ran["work"]
+    ).stdout.splitlines()
     assert csv_out == ["text", *[cue for _, _, cue in samples.DEFAULT_CUES]]
-    table = media_lake("sql", "select count(*) as n from loudness where normalization_type = 'linear'",
-                       cwd=ran["work"]).stdout
+    table = media_lake(
+        "sql", "select count(*) as n from loudness where normalization_type = 'linear'", cwd=ran["work"]
+    ).stdout
     assert table.splitlines()[2].strip() == "2"
 
 
@@ -89,7 +99,8 @@ def test_catalog_database_and_hive_paths_work_for_plain_duckdb(ran) -> None:
     con.close()
     hive = duckdb.connect()
     rows = hive.execute(
-        f"select episode_id, count(*) from read_parquet('{lake}/loudness/*/*.parquet', hive_partitioning=true) group by 1"
+        f"select episode_id, count(*) from read_parquet('{lake}/loudness/*/*.parquet', hive_partitioning=true) "
+        "group by 1"
     ).fetchall()
     assert len(rows) == 2 and all(n == 1 for _, n in rows)
 
@@ -140,15 +151,27 @@ def test_web_ui_shows_the_same_assets_partitions_and_runs(ran) -> None:
     repo = Path(__file__).resolve().parents[1]
     port = _free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", str(repo / "workspace.yaml"),
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=repo, env={**os.environ, "DAGSTER_HOME": str(ran["work"] / "home")},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).parent / "dagster-webserver"),
+            "-w",
+            str(repo / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=repo,
+        env={**os.environ, "DAGSTER_HOME": str(ran["work"] / "home")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
     def graphql(query: str) -> dict:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
-                                         headers={"content-type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/graphql",
+            data=json.dumps({"query": query}).encode(),
+            headers={"content-type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())["data"]
 
@@ -167,10 +190,13 @@ def test_web_ui_shows_the_same_assets_partitions_and_runs(ran) -> None:
         assert set(partitions) == {"raw_media", "normalized_audio", "normalized_video", "media_metadata", "catalog"}
         assert sorted(partitions["normalized_audio"][0]["partitionKeys"]) == registered
         runs = graphql("{ runsOrError { ... on Runs { results { status tags { key value } } } } }")
-        episode_runs = [r for r in runs["runsOrError"]["results"]
-                        if any(t["key"] == "media-lake/episode" for t in r["tags"])]
+        episode_runs = [
+            r for r in runs["runsOrError"]["results"] if any(t["key"] == "media-lake/episode" for t in r["tags"])
+        ]
         assert {r["status"] for r in episode_runs} == {"SUCCESS"}
-        assert {t["value"] for r in episode_runs for t in r["tags"] if t["key"] == "dagster/partition"} == set(registered)
+        assert {t["value"] for r in episode_runs for t in r["tags"] if t["key"] == "dagster/partition"} == set(
+            registered
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)

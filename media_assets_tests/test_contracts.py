@@ -16,8 +16,15 @@ EPISODE = "0123456789abcdef01234567"
 
 def test_every_schema_is_valid_draft_2020_12_and_has_an_id() -> None:
     names = contracts.schema_names()
-    assert {"common", "registration", "raw_media", "normalized_audio", "normalized_video", "media_metadata",
-            "dead_letter"} <= set(names)
+    assert {
+        "common",
+        "registration",
+        "raw_media",
+        "normalized_audio",
+        "normalized_video",
+        "media_metadata",
+        "dead_letter",
+    } <= set(names)
     for path in contracts.SCHEMA_DIR.glob("*.schema.json"):
         schema = json.loads(path.read_text())
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
@@ -25,8 +32,14 @@ def test_every_schema_is_valid_draft_2020_12_and_has_an_id() -> None:
 
 
 def test_json_violation_names_the_field() -> None:
-    registration = {"episode_id": EPISODE, "sha256": "a" * 64, "size_bytes": 0, "source_uri": "/x",
-                    "original_name": "x", "sidecar_verified": False}
+    registration = {
+        "episode_id": EPISODE,
+        "sha256": "a" * 64,
+        "size_bytes": 0,
+        "source_uri": "/x",
+        "original_name": "x",
+        "sidecar_verified": False,
+    }
     with pytest.raises(ContractViolation, match="field 'size_bytes'"):
         contracts.validate_document("registration", registration)
     with pytest.raises(ContractViolation, match="field 'episode_id'"):
@@ -48,9 +61,21 @@ def test_pandera_violation_names_the_column() -> None:
     with pytest.raises(ContractViolation, match="source"):
         tables.to_parquet_bytes("media_metadata", [{**row, "source": "made-up"}])
     with pytest.raises(ContractViolation, match="end_time"):
-        tables.to_parquet_bytes("captions", [{"episode_id": EPISODE, "stream_index": 2, "language": None,
-                                              "codec": "subrip", "cue_index": 0, "start_time": 5.0,
-                                              "end_time": 1.0, "text": "backwards"}])
+        tables.to_parquet_bytes(
+            "captions",
+            [
+                {
+                    "episode_id": EPISODE,
+                    "stream_index": 2,
+                    "language": None,
+                    "codec": "subrip",
+                    "cue_index": 0,
+                    "start_time": 5.0,
+                    "end_time": 1.0,
+                    "text": "backwards",
+                }
+            ],
+        )
 
 
 def test_parquet_is_deterministic_and_typed_even_when_empty() -> None:

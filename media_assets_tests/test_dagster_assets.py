@@ -7,11 +7,10 @@ import json
 
 import dagster as dg
 import pytest
-
 from dagster_k8s.job import get_user_defined_k8s_config
 
-from media_assets.defs.common import COMPUTE_CLASSES, RETRY_POLICY, compute
 from media_assets.definitions import defs
+from media_assets.defs.common import COMPUTE_CLASSES, RETRY_POLICY, compute
 from media_assets.instance import get_instance
 from media_assets.lib import dead_letters
 from media_assets.lib.ingest import ingest
@@ -28,15 +27,23 @@ def test_definitions_load_and_validate() -> None:
     graph = definitions.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {*EPISODE_ASSETS, "catalog"}
-    assert graph.get(dg.AssetKey("normalized_video")).parent_keys == {dg.AssetKey("raw_media"), dg.AssetKey("normalized_audio")}
+    assert graph.get(dg.AssetKey("normalized_video")).parent_keys == {
+        dg.AssetKey("raw_media"),
+        dg.AssetKey("normalized_audio"),
+    }
     for key in EPISODE_ASSETS:
         assert graph.get(dg.AssetKey(key)).partitions_def.name == "episodes"
 
 
-@pytest.mark.parametrize("asset, compute_class", [
-    ("raw_media", "cpu-metadata"), ("normalized_audio", "cpu-normalization"),
-    ("normalized_video", "cpu-normalization"), ("media_metadata", "cpu-metadata"),
-])
+@pytest.mark.parametrize(
+    "asset, compute_class",
+    [
+        ("raw_media", "cpu-metadata"),
+        ("normalized_audio", "cpu-normalization"),
+        ("normalized_video", "cpu-normalization"),
+        ("media_metadata", "cpu-metadata"),
+    ],
+)
 def test_every_step_carries_its_compute_class(asset, compute_class) -> None:
     definition = next(a for a in defs().assets if a.key == dg.AssetKey(asset))
     node = definition.node_def
@@ -59,8 +66,14 @@ def test_gpu_class_asks_kubernetes_for_a_gpu_node() -> None:
 
 def _materialize(instance, resources, episode_id, selection=EPISODE_ASSETS):
     assets = [a for a in {a.key: a for a in defs().assets}.values() if a.partitions_def is not None]
-    return dg.materialize(assets, partition_key=episode_id, instance=instance, resources=resources,
-                          selection=selection, raise_on_error=False)
+    return dg.materialize(
+        assets,
+        partition_key=episode_id,
+        instance=instance,
+        resources=resources,
+        selection=selection,
+        raise_on_error=False,
+    )
 
 
 @pytest.fixture
@@ -68,8 +81,9 @@ def registered(dagster_env, media):
     lake_root = dagster_env / "lake"
     store = LocalStore(lake_root)
     instance = get_instance()
-    outcomes = ingest([media["video"]], store, MediaLimits(),
-                      lambda ids: instance.add_dynamic_partitions("episodes", ids))
+    outcomes = ingest(
+        [media["video"]], store, MediaLimits(), lambda ids: instance.add_dynamic_partitions("episodes", ids)
+    )
     resources = {"lake": LakeResource(root=str(lake_root)), "settings": MediaSettings()}
     return instance, resources, store, outcomes[0].episode_id
 
@@ -82,7 +96,10 @@ def test_materialize_then_rematerialize_reports_unchanged(registered) -> None:
     assert second.success
 
     def by_asset(result):
-        return {m.asset_key.to_user_string(): m for m in (e.materialization for e in result.get_asset_materialization_events())}
+        return {
+            m.asset_key.to_user_string(): m
+            for m in (e.materialization for e in result.get_asset_materialization_events())
+        }
 
     before, after = by_asset(first), by_asset(second)
     assert set(before) == set(EPISODE_ASSETS)
@@ -103,9 +120,25 @@ def test_corrupted_stored_bytes_fail_permanently_into_the_dead_letter_store(regi
     failures = [e for e in result.all_events if e.is_step_failure]
     assert [e.step_key for e in failures] == ["raw_media"]
     assert "checksum_mismatch" in failures[0].step_failure_data.error.message
-    starts = [e for e in result.all_events if e.event_type_value == "STEP_START" and e.step_key == "raw_media"]
-    assert len(starts) == 1  # permanent: no retry
+    assert not [e for e in result.all_events if e.event_type_value in ("STEP_UP_FOR_RETRY", "STEP_RESTARTED")]
     (record,) = dead_letters.list_records(store)
     assert record["stage"] == "raw_media" and record["episode_id"] == episode_id
     assert record["reason"] == "checksum_mismatch" and record["attempts"] == 1
     assert record["run_id"] == result.run_id
+
+
+def test_transient_failures_retry_with_backoff_then_dead_letter(registered, monkeypatch) -> None:
+    """An error that is not a contract violation (here: the ffmpeg binary is gone) is retried by
+    the RetryPolicy; when the retries run out, the last attempt writes the dead-letter record."""
+    instance, resources, store, episode_id = registered
+    assert _materialize(instance, resources, episode_id, ["raw_media"]).success
+    monkeypatch.setenv("MEDIA_LAKE_FFMPEG", "/nonexistent/ffmpeg")
+    result = _materialize(instance, resources, episode_id, ["normalized_audio"])
+    assert not result.success
+    retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    restarts = [e for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
+    assert len(retries) == len(restarts) == RETRY_POLICY.max_retries
+    (record,) = dead_letters.list_records(store)
+    assert record["stage"] == "normalized_audio" and record["reason"] == "exhausted_retries"
+    assert record["attempts"] == RETRY_POLICY.max_retries + 1
+    assert record["error_type"] == "FileNotFoundError"

@@ -16,8 +16,10 @@ from media_assets.lib.loudness import LoudnessTarget
 from media_assets.lib.media_contract import MediaLimits
 from media_assets.lib.video import VideoSettings
 
+DEFAULT_TARGET = LoudnessTarget()
 
-def run_all(lake, episode_id: str, target=LoudnessTarget()) -> list[bool]:
+
+def run_all(lake, episode_id: str, target: LoudnessTarget = DEFAULT_TARGET) -> list[bool]:
     """Run every stage; return which ones skipped."""
     return [
         pipeline.raw_media(lake, episode_id, MediaLimits()).skipped,
@@ -31,7 +33,8 @@ def snapshot(root: Path) -> dict[str, str]:
     """SHA-256 of every file in the lake, with its modification time (a rewrite changes it)."""
     return {
         str(p.relative_to(root)): f"{hashlib.sha256(p.read_bytes()).hexdigest()}:{p.stat().st_mtime_ns}"
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -67,7 +70,7 @@ def test_config_change_reruns_only_the_affected_stages(lake, media) -> None:
     skipped = run_all(lake, outcome.episode_id, LoudnessTarget(integrated=-16.0))
     # raw_media unchanged; audio re-normalized; video follows audio; metadata unchanged.
     assert skipped == [True, False, False, True]
-    versions = lake.versions("loudness/episode_id=%s/loudness.parquet" % outcome.episode_id)
+    versions = lake.versions(f"loudness/episode_id={outcome.episode_id}/loudness.parquet")
     assert len(versions) == 2 and sum(v.is_current for v in versions) == 1
 
 

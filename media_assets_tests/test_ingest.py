@@ -14,8 +14,10 @@ from media_assets.lib.ingest import ingest
 from media_assets.lib.lake import document_key, raw_key
 from media_assets.lib.media_contract import MediaLimits
 
+DEFAULT_LIMITS = MediaLimits()
 
-def run_ingest(paths, lake, limits=MediaLimits()):
+
+def run_ingest(paths, lake, limits: MediaLimits = DEFAULT_LIMITS):
     registered: list[str] = []
     outcomes = ingest(paths, lake, limits, registered.extend)
     return outcomes, registered
@@ -109,8 +111,15 @@ def test_duplicates_within_and_across_batches(tmp_path, media, lake) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["my episode.wav", "épisode été 日本.wav", "a,b,c.wav", "it's \"quoted\".wav", "-rf leading dash.wav",
-     "two..dots..wav", "..hidden-ish.wav"],
+    [
+        "my episode.wav",
+        "épisode été 日本.wav",
+        "a,b,c.wav",
+        'it\'s "quoted".wav',
+        "-rf leading dash.wav",
+        "two..dots..wav",
+        "..hidden-ish.wav",
+    ],
 )
 def test_awkward_names_are_accepted_and_kept_as_data(tmp_path, media, lake, name) -> None:
     path = shutil.copy(media["speech"], tmp_path / name)

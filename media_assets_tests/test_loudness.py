@@ -36,8 +36,14 @@ def assert_delivery_format(path: Path, rate: int = 48000) -> None:
 @pytest.mark.parametrize(
     "kind, input_lufs",
     # Pink noise peaks ~13 dB above its loudness, so it cannot sit at -10 LUFS without clipping.
-    [("tone", -35.0), ("tone", -23.0), ("tone", -10.0), ("pink_noise", -35.0), ("pink_noise", -23.0),
-     ("pink_noise", -16.0)],
+    [
+        ("tone", -35.0),
+        ("tone", -23.0),
+        ("tone", -10.0),
+        ("pink_noise", -35.0),
+        ("pink_noise", -23.0),
+        ("pink_noise", -16.0),
+    ],
 )
 def test_inputs_end_at_target(tmp_path: Path, kind: str, input_lufs: float) -> None:
     if kind == "tone":
@@ -113,8 +119,10 @@ def test_wide_range_input_stays_linear(tmp_path: Path) -> None:
 
 
 def test_parse_loudnorm_json_takes_the_stats_block() -> None:
-    stderr = 'noise {"x": 1}\n[Parsed_loudnorm_0 @ 0x1]\n{\n "input_i" : "-20.00",\n "input_tp" : "-3.0",\n' \
-             ' "input_lra" : "1.0",\n "input_thresh" : "-30.0",\n "normalization_type" : "linear"\n}\n'
+    stderr = (
+        'noise {"x": 1}\n[Parsed_loudnorm_0 @ 0x1]\n{\n "input_i" : "-20.00",\n "input_tp" : "-3.0",\n'
+        ' "input_lra" : "1.0",\n "input_thresh" : "-30.0",\n "normalization_type" : "linear"\n}\n'
+    )
     stats = loudness.parse_loudnorm_json(stderr)
     measured = loudness.measurement_from(stats, "input")
     assert measured == loudness.Measurement(-20.0, -3.0, 1.0, -30.0)

@@ -50,11 +50,14 @@ def test_runs_and_partitions_live_in_postgres(tmp_path, media, postgres_db) -> N
     lake = LocalStore(tmp_path / "lake")
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        (outcome,) = ingest([media["tone"]], lake, MediaLimits(),
-                            lambda ids: instance.add_dynamic_partitions("episodes", ids))
+        (outcome,) = ingest(
+            [media["tone"]], lake, MediaLimits(), lambda ids: instance.add_dynamic_partitions("episodes", ids)
+        )
         assets = [a for a in {a.key: a for a in defs().assets}.values() if a.partitions_def is not None]
         result = dg.materialize(
-            assets, partition_key=outcome.episode_id, instance=instance,
+            assets,
+            partition_key=outcome.episode_id,
+            instance=instance,
             resources={"lake": LakeResource(root=str(lake.root)), "settings": MediaSettings()},
             selection=["raw_media", "normalized_audio"],
         )

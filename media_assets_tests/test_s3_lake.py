@@ -34,8 +34,14 @@ FAKE_ENV = {
     "NO_PROXY": "127.0.0.1,localhost",
     "no_proxy": "127.0.0.1,localhost",
 }
-UNSET_ENV = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL",
-             "AWS_ENDPOINT_URL_S3", "AWS_REGION")
+UNSET_ENV = (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+)
 
 
 # --- fixtures ----------------------------------------------------------------
@@ -186,9 +192,7 @@ def test_put_file_list_keys_and_local_copy(s3, s3_endpoint, bucket, tmp_path):
         "media/normalized_audio/episode_id=e1/audio.wav",
         "media/normalized_audio/episode_id=e2/audio.wav",
     ]
-    assert store.list_keys("media/normalized_audio/episode_id=e2") == [
-        "media/normalized_audio/episode_id=e2/audio.wav"
-    ]
+    assert store.list_keys("media/normalized_audio/episode_id=e2") == ["media/normalized_audio/episode_id=e2/audio.wav"]
     assert store.list_keys("missing") == []
 
     with store.local_copy(key) as local:
@@ -226,8 +230,12 @@ def s3_pipeline(s3, s3_endpoint, tmp_path_factory):
             "media_metadata": pipeline.media_metadata_stage(store, episode_id),
         }
     return {
-        "bucket": bucket, "resource": resource, "store": store, "episodes": by_name,
-        "sources": {"tone.wav": wav, "tagged.mp3": mp3}, "results": results,
+        "bucket": bucket,
+        "resource": resource,
+        "store": store,
+        "episodes": by_name,
+        "sources": {"tone.wav": wav, "tagged.mp3": mp3},
+        "results": results,
     }
 
 
@@ -238,7 +246,9 @@ def test_pipeline_writes_its_objects_under_the_prefix(s3, s3_pipeline):
     bucket, store = s3_pipeline["bucket"], s3_pipeline["store"]
     for stages in s3_pipeline["results"].values():
         assert {name: r.skipped for name, r in stages.items()} == {
-            "raw_media": False, "normalized_audio": False, "media_metadata": False
+            "raw_media": False,
+            "normalized_audio": False,
+            "media_metadata": False,
         }
 
     keys = _all_keys(s3, bucket)
@@ -288,9 +298,7 @@ def test_duckdb_queries_the_s3_lake(s3_pipeline):
         assert set(loudness) == set(episodes.values())
         for episode_id, output_i in loudness.items():
             assert abs(output_i - (-23.0)) <= 1.0, (episode_id, output_i)
-        (input_i,) = con.execute(
-            "select input_i from loudness where episode_id = ?", [episodes["tone.wav"]]
-        ).fetchone()
+        (input_i,) = con.execute("select input_i from loudness where episode_id = ?", [episodes["tone.wav"]]).fetchone()
         assert abs(input_i - (-30.0)) <= 1.0  # the tone really was moved, by about +7 LU
 
         titles = con.execute(

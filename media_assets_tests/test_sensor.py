@@ -15,7 +15,8 @@ from media_assets.resources import LakeResource, MediaSettings
 
 def evaluate(instance, cursor, lake_root):
     context = dg.build_sensor_context(
-        instance=instance, cursor=cursor,
+        instance=instance,
+        cursor=cursor,
         resources={"lake": LakeResource(root=str(lake_root)), "settings": MediaSettings()},
     )
     return inbox_sensor(context)

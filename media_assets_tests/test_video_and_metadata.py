@@ -61,8 +61,9 @@ def test_audio_only_episode_skips_video_without_failing(lake, media) -> None:
 
 
 def test_top_level_atoms_reads_box_order(tmp_path) -> None:
-    boxes = b"".join((8 + n).to_bytes(4, "big") + kind + b"x" * n
-                     for kind, n in [(b"ftyp", 12), (b"moov", 20), (b"mdat", 4)])
+    boxes = b"".join(
+        (8 + n).to_bytes(4, "big") + kind + b"x" * n for kind, n in [(b"ftyp", 12), (b"moov", 20), (b"mdat", 4)]
+    )
     path = tmp_path / "boxes.mp4"
     path.write_bytes(boxes)
     assert video.top_level_atoms(path) == ["ftyp", "moov", "mdat"]
@@ -95,7 +96,11 @@ def test_id3_tags_container_tags_exif_and_captions(lake, media) -> None:
 def test_srt_parsing_strips_markup_and_keeps_times() -> None:
     from media_assets.lib.media_metadata import parse_srt
 
-    text = "1\n00:00:01,500 --> 00:00:03,250\n<i>Hello</i> {\\an8}there\n\n2\n01:00:00.000 --> 01:00:02.000\nLine one\nline two\n\n3\nbroken\n"
+    text = (
+        "1\n00:00:01,500 --> 00:00:03,250\n<i>Hello</i> {\\an8}there\n\n"
+        "2\n01:00:00.000 --> 01:00:02.000\nLine one\nline two\n\n"
+        "3\nbroken\n"
+    )
     assert parse_srt(text) == [(1.5, 3.25, "Hello there"), (3600.0, 3602.0, "Line one line two")]
 
 

@@ -28,11 +28,12 @@ def catalog(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Materia
     path.parent.mkdir(parents=True, exist_ok=True)
     con = lake_catalog.connect(lake.store(), path, lake.filesystem())
     try:
-        counts = {name: con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
-                  for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        counts = {
+            name: con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+            for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        }
     finally:
         con.close()
     return dg.MaterializeResult(
-        metadata={"database": dg.MetadataValue.path(str(path.resolve())),
-                  "row_counts": dg.MetadataValue.json(counts)}
+        metadata={"database": dg.MetadataValue.path(str(path.resolve())), "row_counts": dg.MetadataValue.json(counts)}
     )

@@ -3,7 +3,7 @@ dead-letter path."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -16,17 +16,17 @@ from media_assets.resources import LakeResource
 
 episodes = dg.DynamicPartitionsDefinition(name="episodes")
 
-RETRY_POLICY = dg.RetryPolicy(
-    max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
+RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 # One compute class per asset; each becomes a local pool, a Celery queue and a k8s pod spec.
 _K8S = {
     "gpu-transcription": {
-        "container_config": {"resources": {
-            "requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
-            "limits": {"memory": "24Gi", "nvidia.com/gpu": "1"},
-        }},
+        "container_config": {
+            "resources": {
+                "requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
+                "limits": {"memory": "24Gi", "nvidia.com/gpu": "1"},
+            }
+        },
         "pod_spec_config": {
             "node_selector": {"media-lake/node-pool": "gpu"},
             "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
@@ -68,8 +68,9 @@ def table_metadata(*table_names: str) -> dict:
     return {"dagster/column_schema": column_schema(table_names[0]), "tables": ", ".join(table_names)}
 
 
-def run_stage(context: dg.AssetExecutionContext, lake: LakeResource, stage: str,
-              body: Callable[[], StageResult]) -> dg.MaterializeResult:
+def run_stage(
+    context: dg.AssetExecutionContext, lake: LakeResource, stage: str, body: Callable[[], StageResult]
+) -> dg.MaterializeResult:
     """Run a stage body for the context's episode.
 
     A PermanentError (bad media, contract violation) is dead-lettered and fails without retry.
@@ -104,6 +105,12 @@ def run_stage(context: dg.AssetExecutionContext, lake: LakeResource, stage: str,
 
 def _dead_letter(context, lake: LakeResource, stage: str, episode_id: str, exc: BaseException, attempt: int) -> None:
     dead_letter(
-        lake.store(), stage=stage, subject=episode_id, episode_id=episode_id, error=exc, attempts=attempt,
-        payload={"episode_id": episode_id, "asset": stage}, run_id=context.run_id,
+        lake.store(),
+        stage=stage,
+        subject=episode_id,
+        episode_id=episode_id,
+        error=exc,
+        attempts=attempt,
+        payload={"episode_id": episode_id, "asset": stage},
+        run_id=context.run_id,
     )

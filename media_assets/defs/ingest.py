@@ -18,5 +18,9 @@ from media_assets.resources import LakeResource, MediaSettings
     **compute("cpu-metadata"),
 )
 def raw_media(context: dg.AssetExecutionContext, lake: LakeResource, settings: MediaSettings) -> dg.MaterializeResult:
-    return run_stage(context, lake, "raw_media",
-                     lambda: pipeline.raw_media(lake.store(), context.partition_key, settings.media_limits()))
+    return run_stage(
+        context,
+        lake,
+        "raw_media",
+        lambda: pipeline.raw_media(lake.store(), context.partition_key, settings.media_limits()),
+    )

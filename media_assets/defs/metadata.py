@@ -20,5 +20,6 @@ from media_assets.resources import LakeResource
     **compute("cpu-metadata"),
 )
 def media_metadata(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    return run_stage(context, lake, "media_metadata",
-                     lambda: pipeline.media_metadata_stage(lake.store(), context.partition_key))
+    return run_stage(
+        context, lake, "media_metadata", lambda: pipeline.media_metadata_stage(lake.store(), context.partition_key)
+    )

@@ -19,9 +19,15 @@ from media_assets.resources import LakeResource, MediaSettings
     "48 kHz 16-bit PCM WAV; measured input/output loudness and the mode ffmpeg used go to `loudness`.",
     **compute("cpu-normalization"),
 )
-def normalized_audio(context: dg.AssetExecutionContext, lake: LakeResource, settings: MediaSettings) -> dg.MaterializeResult:
-    return run_stage(context, lake, "normalized_audio",
-                     lambda: pipeline.normalized_audio(lake.store(), context.partition_key, settings.loudness_target()))
+def normalized_audio(
+    context: dg.AssetExecutionContext, lake: LakeResource, settings: MediaSettings
+) -> dg.MaterializeResult:
+    return run_stage(
+        context,
+        lake,
+        "normalized_audio",
+        lambda: pipeline.normalized_audio(lake.store(), context.partition_key, settings.loudness_target()),
+    )
 
 
 @dg.asset(
@@ -35,6 +41,12 @@ def normalized_audio(context: dg.AssetExecutionContext, lake: LakeResource, sett
     "and the normalized audio as AAC. Audio-only episodes succeed with `skipped`.",
     **compute("cpu-normalization"),
 )
-def normalized_video(context: dg.AssetExecutionContext, lake: LakeResource, settings: MediaSettings) -> dg.MaterializeResult:
-    return run_stage(context, lake, "normalized_video",
-                     lambda: pipeline.normalized_video(lake.store(), context.partition_key, settings.video_settings()))
+def normalized_video(
+    context: dg.AssetExecutionContext, lake: LakeResource, settings: MediaSettings
+) -> dg.MaterializeResult:
+    return run_stage(
+        context,
+        lake,
+        "normalized_video",
+        lambda: pipeline.normalized_video(lake.store(), context.partition_key, settings.video_settings()),
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import traceback as tb
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from media_assets.lib import contracts
 from media_assets.lib.errors import PermanentError
@@ -51,7 +51,7 @@ def dead_letter(
         "message": str(error),
         "traceback": "".join(tb.format_exception(type(error), error, error.__traceback__)),
         "attempts": attempts,
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "payload": payload,
         "run_id": run_id,
     }

@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from media_assets.lib import contracts
 from media_assets.lib.dead_letters import dead_letter
@@ -108,8 +108,15 @@ def ingest(
         except (RejectedMedia, OSError) as exc:
             rejection = exc if isinstance(exc, RejectedMedia) else RejectedMedia("io_error", str(exc))
             rejection.__cause__ = None if rejection is exc else exc
-            dead_letter(lake, stage="ingest", subject=as_text(path), path=as_text(path), error=rejection,
-                        attempts=1, payload={"path": as_text(path), "limits": dataclasses.asdict(limits)})
+            dead_letter(
+                lake,
+                stage="ingest",
+                subject=as_text(path),
+                path=as_text(path),
+                error=rejection,
+                attempts=1,
+                payload={"path": as_text(path), "limits": dataclasses.asdict(limits)},
+            )
             outcomes.append(Outcome(as_text(path), None, "rejected", rejection.reason, rejection.message))
     episode_ids = sorted({o.episode_id for o in outcomes if o.episode_id})
     if episode_ids:

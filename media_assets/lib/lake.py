@@ -22,9 +22,10 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 SHA_METADATA_KEY = "sha256"
 
@@ -137,9 +138,7 @@ class LocalStore:
         if not base.exists():
             return []
         return sorted(
-            str(p.relative_to(self.root))
-            for p in base.rglob("*")
-            if p.is_file() and not p.name.startswith(".")
+            str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".")
         )
 
     def versions(self, key: str) -> list[Version]:
@@ -183,9 +182,7 @@ class S3Store:
     def ensure_versioning(self) -> None:
         status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
         if status != "Enabled":
-            self.client.put_bucket_versioning(
-                Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}
-            )
+            self.client.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
 
     def _head(self, key: str) -> dict | None:
         try:
@@ -208,7 +205,9 @@ class S3Store:
         if head is not None and head.get("Metadata", {}).get(SHA_METADATA_KEY) == sha:
             return head.get("VersionId") or sha[:16]
         response = self.client.put_object(
-            Bucket=self.bucket, Key=self._object_key(key), Body=data,
+            Bucket=self.bucket,
+            Key=self._object_key(key),
+            Body=data,
             Metadata={SHA_METADATA_KEY: sha},
         )
         return response.get("VersionId") or sha[:16]
@@ -220,7 +219,9 @@ class S3Store:
         if head is not None and head.get("Metadata", {}).get(SHA_METADATA_KEY) == sha:
             return head.get("VersionId") or sha[:16]
         self.client.upload_file(
-            str(source), self.bucket, self._object_key(key),
+            str(source),
+            self.bucket,
+            self._object_key(key),
             ExtraArgs={"Metadata": {SHA_METADATA_KEY: sha}},
         )
         return self._head(key).get("VersionId") or sha[:16]
@@ -242,21 +243,24 @@ class S3Store:
         object_key = self._object_key(key)
         items = [
             item
-            for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=object_key)
+            for page in self.client.get_paginator("list_object_versions").paginate(
+                Bucket=self.bucket, Prefix=object_key
+            )
             for item in page.get("Versions", [])
             if item["Key"] == object_key
         ]
         found = []
         for item in reversed(items):  # S3 lists a key's versions newest first; return oldest first
             head = self.client.head_object(Bucket=self.bucket, Key=object_key, VersionId=item["VersionId"])
-            found.append(Version(item["VersionId"], head.get("Metadata", {}).get(SHA_METADATA_KEY, ""),
-                                 bool(item["IsLatest"])))
+            found.append(
+                Version(item["VersionId"], head.get("Metadata", {}).get(SHA_METADATA_KEY, ""), bool(item["IsLatest"]))
+            )
         return found
 
     def get_version(self, key: str, version_id: str) -> bytes:
-        return self.client.get_object(
-            Bucket=self.bucket, Key=self._object_key(key), VersionId=version_id
-        )["Body"].read()
+        return self.client.get_object(Bucket=self.bucket, Key=self._object_key(key), VersionId=version_id)[
+            "Body"
+        ].read()
 
     @contextlib.contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from media_assets.lib.media_tools import SAFE_INPUT, file_url, run_ffmpeg
@@ -120,17 +120,28 @@ def _input_args(src: Path, loops: int) -> list[str]:
 def measure(src: Path, target: LoudnessTarget, pre_filters: list[str], loops: int) -> Measurement:
     """Pass 1: loudnorm's own measurement of the first audio stream (after `pre_filters`)."""
     chain = ",".join([*pre_filters, loudnorm_filter(target, target.lra, None)])
-    stderr = run_ffmpeg(
-        ["-v", "info", *_input_args(src, loops), "-map", "0:a:0", "-af", chain, "-f", "null", "-"]
-    )
+    stderr = run_ffmpeg(["-v", "info", *_input_args(src, loops), "-map", "0:a:0", "-af", chain, "-f", "null", "-"])
     return measurement_from(parse_loudnorm_json(stderr), "input")
 
 
 def _write_pcm_args(dst: Path, target: LoudnessTarget, channels: int) -> list[str]:
     downmix = ["-ac", "2"] if channels > 2 else []
     return [
-        "-ar", str(target.sample_rate), *downmix, "-c:a", "pcm_s16le", "-map_metadata", "-1",
-        "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "wav", "-y", file_url(dst),
+        "-ar",
+        str(target.sample_rate),
+        *downmix,
+        "-c:a",
+        "pcm_s16le",
+        "-map_metadata",
+        "-1",
+        "-fflags",
+        "+bitexact",
+        "-flags:a",
+        "+bitexact",
+        "-f",
+        "wav",
+        "-y",
+        file_url(dst),
     ]
 
 
@@ -159,14 +170,25 @@ def normalize(src: Path, dst: Path, target: LoudnessTarget, duration_s: float, c
         gain = target.integrated - measured.integrated
         gain = min(gain, target.true_peak - measured.true_peak)
         chain = ",".join([*pre_filters, f"volume={gain:.4f}dB", resample])
-        run_ffmpeg(["-v", "error", *_input_args(src, 0), "-map", "0:a:0", "-af", chain,
-                    *_write_pcm_args(dst, target, channels)])
+        run_ffmpeg(
+            [
+                "-v",
+                "error",
+                *_input_args(src, 0),
+                "-map",
+                "0:a:0",
+                "-af",
+                chain,
+                *_write_pcm_args(dst, target, channels),
+            ]
+        )
         output = measure(dst, target, [], measurement_loops(duration_s))
         method, mode = "gain_short_clip", "linear"
     else:
         chain = ",".join([*pre_filters, loudnorm_filter(target, lra, measured), resample])
-        stderr = run_ffmpeg(["-v", "info", *_input_args(src, 0), "-map", "0:a:0", "-af", chain,
-                             *_write_pcm_args(dst, target, channels)])
+        stderr = run_ffmpeg(
+            ["-v", "info", *_input_args(src, 0), "-map", "0:a:0", "-af", chain, *_write_pcm_args(dst, target, channels)]
+        )
         stats = parse_loudnorm_json(stderr)
         output = measurement_from(stats, "output")
         method, mode = "loudnorm_two_pass", str(stats.get("normalization_type", "unknown")).lower()
@@ -190,7 +212,3 @@ def normalize(src: Path, dst: Path, target: LoudnessTarget, duration_s: float, c
         "sample_rate": target.sample_rate,
         "bit_depth": 16,
     }
-
-
-def target_as_dict(target: LoudnessTarget) -> dict:
-    return asdict(target)

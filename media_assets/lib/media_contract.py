@@ -12,8 +12,20 @@ from media_assets.lib.identity import sha256_file, verify_checksum
 # ffprobe `format_name` values of containers the pipeline accepts.
 KNOWN_CONTAINERS = frozenset(
     {
-        "wav", "w64", "mp3", "flac", "ogg", "aac", "aiff", "caf", "matroska,webm",
-        "mov,mp4,m4a,3gp,3g2,mj2", "mpegts", "asf", "avi", "opus",
+        "wav",
+        "w64",
+        "mp3",
+        "flac",
+        "ogg",
+        "aac",
+        "aiff",
+        "caf",
+        "matroska,webm",
+        "mov,mp4,m4a,3gp,3g2,mj2",
+        "mpegts",
+        "asf",
+        "avi",
+        "opus",
     }
 )
 
@@ -125,7 +137,5 @@ def inspect_media(path: Path, limits: MediaLimits, expected_sha256: str | None =
             "too_short", f"only {decoded:.2f} s of audio decode; the minimum is {limits.min_seconds:.1f} s"
         )
     if decoded > limits.max_seconds:
-        raise RejectedMedia(
-            "too_long", f"{decoded:.1f} s of audio decode; the maximum is {limits.max_seconds:.0f} s"
-        )
+        raise RejectedMedia("too_long", f"{decoded:.1f} s of audio decode; the maximum is {limits.max_seconds:.0f} s")
     return InspectedMedia(sha256=sha256, size_bytes=size, probe=probe, decoded_audio_seconds=round(decoded, 6))

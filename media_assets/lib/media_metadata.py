@@ -73,7 +73,7 @@ def parse_srt(text: str) -> list[tuple[float, float, str]]:
         start, _, end = lines[timing].partition("-->")
         if not (_SRT_TIME.search(start) and _SRT_TIME.search(end)):
             continue
-        body = " ".join(_MARKUP.sub("", line).strip() for line in lines[timing + 1:]).strip()
+        body = " ".join(_MARKUP.sub("", line).strip() for line in lines[timing + 1 :]).strip()
         if body:
             cues.append((_seconds(start.strip()), _seconds(end.strip()), body))
     return cues
@@ -83,6 +83,21 @@ def extract_subtitle_cues(path: Path, stream_index: int) -> list[tuple[float, fl
     """Convert one text subtitle stream to SubRip with ffmpeg and parse its cues."""
     with tempfile.TemporaryDirectory(prefix="media-lake-subs-") as folder:
         out = Path(folder) / "cues.srt"
-        run_ffmpeg(["-v", "error", *SAFE_INPUT, "-i", file_url(path), "-map", f"0:{stream_index}",
-                    "-c:s", "srt", "-f", "srt", "-y", file_url(out)])
+        run_ffmpeg(
+            [
+                "-v",
+                "error",
+                *SAFE_INPUT,
+                "-i",
+                file_url(path),
+                "-map",
+                f"0:{stream_index}",
+                "-c:s",
+                "srt",
+                "-f",
+                "srt",
+                "-y",
+                file_url(out),
+            ]
+        )
         return parse_srt(out.read_text(encoding="utf-8", errors="replace"))

@@ -67,25 +67,39 @@ def raw_media(lake: LakeStore, episode_id: str, limits: MediaLimits) -> StageRes
     """Re-verify the stored bytes against the registered SHA-256, probe them and enforce the
     media contract; write the `episodes` row and the probe document."""
     registration = read_registration(lake, episode_id)
-    stage = StageRun(lake, "raw_media", episode_id, CODE_VERSIONS["raw_media"],
-                     dataclasses.asdict(limits), {"bytes": registration["sha256"]})
+    stage = StageRun(
+        lake,
+        "raw_media",
+        episode_id,
+        CODE_VERSIONS["raw_media"],
+        dataclasses.asdict(limits),
+        {"bytes": registration["sha256"]},
+    )
     if done := stage.up_to_date():
         return done
     with lake.local_copy(raw_key(episode_id)) as original:
         media = inspect_media(original, limits, expected_sha256=registration["sha256"])
     stage.put_table("episodes", [episode_row(episode_id, registration, media)])
-    return stage.finish({
-        "sha256": media.sha256,
-        "size_bytes": media.size_bytes,
-        "decoded_duration_s": media.decoded_audio_seconds,
-        "probe": media.probe,
-    })
+    return stage.finish(
+        {
+            "sha256": media.sha256,
+            "size_bytes": media.size_bytes,
+            "decoded_duration_s": media.decoded_audio_seconds,
+            "probe": media.probe,
+        }
+    )
 
 
 def normalized_audio(lake: LakeStore, episode_id: str, target: loudness.LoudnessTarget) -> StageResult:
     raw = read_document(lake, "raw_media", episode_id)
-    stage = StageRun(lake, "normalized_audio", episode_id, CODE_VERSIONS["normalized_audio"],
-                     dataclasses.asdict(target), {"raw_media": raw["fingerprint"]})
+    stage = StageRun(
+        lake,
+        "normalized_audio",
+        episode_id,
+        CODE_VERSIONS["normalized_audio"],
+        dataclasses.asdict(target),
+        {"raw_media": raw["fingerprint"]},
+    )
     if done := stage.up_to_date():
         return done
     audio = _first(raw["probe"]["streams"], "audio")
@@ -93,8 +107,7 @@ def normalized_audio(lake: LakeStore, episode_id: str, target: loudness.Loudness
     with lake.local_copy(raw_key(episode_id)) as original, tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "audio.wav"
         report = loudness.normalize(original, wav, target, raw["decoded_duration_s"], channels)
-        row = {"episode_id": episode_id, **report, "channels": channels,
-               "duration_s": round(_wav_seconds(wav), 6)}
+        row = {"episode_id": episode_id, **report, "channels": channels, "duration_s": round(_wav_seconds(wav), 6)}
         stage.put_file("audio", media_key("normalized_audio", episode_id, "audio.wav"), wav)
     stage.put_table("loudness", [row])
     return stage.finish({"loudness": row})
@@ -109,18 +122,25 @@ def normalized_video(lake: LakeStore, episode_id: str, settings: video.VideoSett
     """H.264/AAC MP4 for episodes with video; audio-only episodes record `skipped` and succeed."""
     raw = read_document(lake, "raw_media", episode_id)
     audio_doc = read_document(lake, "normalized_audio", episode_id)
-    stage = StageRun(lake, "normalized_video", episode_id, CODE_VERSIONS["normalized_video"],
-                     dataclasses.asdict(settings),
-                     {"raw_media": raw["fingerprint"], "normalized_audio": audio_doc["fingerprint"]})
+    stage = StageRun(
+        lake,
+        "normalized_video",
+        episode_id,
+        CODE_VERSIONS["normalized_video"],
+        dataclasses.asdict(settings),
+        {"raw_media": raw["fingerprint"], "normalized_audio": audio_doc["fingerprint"]},
+    )
     if done := stage.up_to_date():
         return done
     picture = _first(raw["probe"]["streams"], "video")
     if picture is None:
         return stage.finish({"skipped": True})
     fps = video.frame_rate(picture.get("avg_frame_rate"))
-    with lake.local_copy(raw_key(episode_id)) as original, \
-            lake.local_copy(audio_doc["outputs"]["audio"]["key"]) as wav, \
-            tempfile.TemporaryDirectory() as tmp:
+    with (
+        lake.local_copy(raw_key(episode_id)) as original,
+        lake.local_copy(audio_doc["outputs"]["audio"]["key"]) as wav,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         mp4 = Path(tmp) / "video.mp4"
         video.normalize_video(original, wav, mp4, fps, settings)
         keyframes = video.keyframe_times(mp4)
@@ -146,8 +166,9 @@ def normalized_video(lake: LakeStore, episode_id: str, settings: video.VideoSett
 
 def media_metadata_stage(lake: LakeStore, episode_id: str) -> StageResult:
     raw = read_document(lake, "raw_media", episode_id)
-    stage = StageRun(lake, "media_metadata", episode_id, CODE_VERSIONS["media_metadata"], {},
-                     {"raw_media": raw["fingerprint"]})
+    stage = StageRun(
+        lake, "media_metadata", episode_id, CODE_VERSIONS["media_metadata"], {}, {"raw_media": raw["fingerprint"]}
+    )
     if done := stage.up_to_date():
         return done
     probe = raw["probe"]
@@ -159,11 +180,11 @@ def media_metadata_stage(lake: LakeStore, episode_id: str) -> StageResult:
         for stream in probe["streams"]:
             if stream["codec_type"] != "subtitle":
                 continue
-            entry = {"stream_index": stream["index"], "codec": stream["codec_name"],
-                     "language": stream.get("language")}
+            entry = {"stream_index": stream["index"], "codec": stream["codec_name"], "language": stream.get("language")}
             if stream["codec_name"] not in media_metadata.TEXT_SUBTITLE_CODECS:
-                caption_streams.append({**entry, "cue_count": 0, "extracted": False,
-                                        "reason": "bitmap subtitles carry no text"})
+                caption_streams.append(
+                    {**entry, "cue_count": 0, "extracted": False, "reason": "bitmap subtitles carry no text"}
+                )
                 continue
             cues = media_metadata.extract_subtitle_cues(original, stream["index"])
             captions += [
@@ -174,10 +195,12 @@ def media_metadata_stage(lake: LakeStore, episode_id: str) -> StageResult:
     exif = media_metadata.exif_fields(probe["tags"], [s["tags"] for s in probe["streams"]])
     rows += [{"source": "id3", "stream_index": None, "key": k, "value": v} for k, v in id3.items()]
     rows += [{"source": "container", "stream_index": None, "key": k, "value": v} for k, v in probe["tags"].items()]
-    rows += [{"source": "stream", "stream_index": s["index"], "key": k, "value": v}
-             for s in probe["streams"] for k, v in s["tags"].items()]
+    rows += [
+        {"source": "stream", "stream_index": s["index"], "key": k, "value": v}
+        for s in probe["streams"]
+        for k, v in s["tags"].items()
+    ]
     rows += [{"source": "exif", "stream_index": None, "key": k, "value": str(v)} for k, v in exif.items()]
     stage.put_table("media_metadata", [{"episode_id": episode_id, **row} for row in rows])
     stage.put_table("captions", captions)
-    return stage.finish({"id3": id3, "container_tags": probe["tags"], "exif": exif,
-                         "caption_streams": caption_streams})
+    return stage.finish({"id3": id3, "container_tags": probe["tags"], "exif": exif, "caption_streams": caption_streams})

@@ -65,9 +65,7 @@ def _ffmpeg(*args: str | os.PathLike) -> None:
     try:
         subprocess.run(cmd, check=True, capture_output=True)
     except subprocess.CalledProcessError as exc:
-        raise RuntimeError(
-            f"ffmpeg failed: {exc.stderr.decode(errors='replace')}"
-        ) from exc
+        raise RuntimeError(f"ffmpeg failed: {exc.stderr.decode(errors='replace')}") from exc
 
 
 def _prepare(path: Path) -> Path:
@@ -105,9 +103,7 @@ def _at_loudness(samples: np.ndarray, sample_rate: int, lufs: float) -> np.ndarr
     scaled = samples * 10 ** ((lufs - measured) / 20)
     peak = float(np.max(np.abs(scaled)))
     if peak > 1.0:
-        raise ValueError(
-            f"{lufs} LUFS would clip this signal (peak {peak:.2f} of full scale)"
-        )
+        raise ValueError(f"{lufs} LUFS would clip this signal (peak {peak:.2f} of full scale)")
     return scaled
 
 
@@ -210,9 +206,7 @@ def speech(
     Raises RuntimeError if espeak-ng is not installed.
     """
     if shutil.which("espeak-ng") is None:
-        raise RuntimeError(
-            "espeak-ng is not installed (not found on PATH); cannot render speech"
-        )
+        raise RuntimeError("espeak-ng is not installed (not found on PATH); cannot render speech")
     path = _prepare(path)
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
@@ -273,14 +267,9 @@ def video_with_subtitles(
     path = _prepare(path)
     cues = DEFAULT_CUES if cues is None else cues
     srt = "\n".join(
-        f"{i}\n{_srt_time(start)} --> {_srt_time(end)}\n{text}\n"
-        for i, (start, end, text) in enumerate(cues, 1)
+        f"{i}\n{_srt_time(start)} --> {_srt_time(end)}\n{text}\n" for i, (start, end, text) in enumerate(cues, 1)
     )
-    metadata = [
-        arg
-        for key, value in VIDEO_METADATA.items()
-        for arg in ("-metadata", f"{key}={value}")
-    ]
+    metadata = [arg for key, value in VIDEO_METADATA.items() for arg in ("-metadata", f"{key}={value}")]
     with tempfile.TemporaryDirectory() as tmp:
         srt_path = Path(tmp) / "cues.srt"
         srt_path.write_text(srt, encoding="utf-8")
@@ -297,9 +286,7 @@ def video_with_subtitles(
     return path
 
 
-def video_without_audio(
-    path: Path, seconds: float = 3.0, size: str = "320x240", rate: int = 25
-) -> Path:
+def video_without_audio(path: Path, seconds: float = 3.0, size: str = "320x240", rate: int = 25) -> Path:
     """An MP4 with a single stream: testsrc2 video (H.264, yuv420p), no audio."""
     path = _prepare(path)
     _ffmpeg(*_testsrc(seconds, size, rate), *_H264, *_BITEXACT, path)
@@ -336,9 +323,7 @@ def truncated_mp3(path: Path, source_mp3: Path, keep_bytes: int = 400) -> Path:
     return path
 
 
-def short_but_decodable_mp3(
-    path: Path, source_mp3: Path, keep_fraction: float = 0.5
-) -> Path:
+def short_but_decodable_mp3(path: Path, source_mp3: Path, keep_fraction: float = 0.5) -> Path:
     """`source_mp3` cut to its ID3 tag plus the first `keep_fraction` of its audio bytes.
 
     ffmpeg decodes about `keep_fraction` of the original duration, while the
@@ -400,8 +385,7 @@ _DIALOGUE = [
 ]  # fmt: skip
 
 _MONOLOGUE = (
-    "This is episode two of the demo podcast. "
-    "Every file in the lake gets a checksum, a transcript and its metadata."
+    "This is episode two of the demo podcast. Every file in the lake gets a checksum, a transcript and its metadata."
 )
 
 
@@ -415,9 +399,7 @@ def _dialogue(path: Path, turns: list[tuple[str, int, str]], gap: float = 0.5) -
             with wave.open(str(turn), "rb") as f:
                 params = f.getparams()
                 frames.append(f.readframes(f.getnframes()))
-    silence = b"\0" * (
-        round(gap * params.framerate) * params.sampwidth * params.nchannels
-    )
+    silence = b"\0" * (round(gap * params.framerate) * params.sampwidth * params.nchannels)
     with wave.open(str(path), "wb") as out:
         out.setparams(params)
         out.writeframes(silence.join(frames))

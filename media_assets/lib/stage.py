@@ -47,8 +47,9 @@ class StageResult:
 class StageRun:
     """One execution of one stage for one episode."""
 
-    def __init__(self, lake: LakeStore, stage: str, episode_id: str, code_version: str,
-                 config: dict, inputs: dict[str, str]):
+    def __init__(
+        self, lake: LakeStore, stage: str, episode_id: str, code_version: str, config: dict, inputs: dict[str, str]
+    ):
         self.lake = lake
         self.stage = stage
         self.episode_id = episode_id

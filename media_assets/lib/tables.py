@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import pandera.pandas as pa
-import pyarrow as pyarrow
+import pyarrow
 import pyarrow.parquet as pq
 from pandera.errors import SchemaError, SchemaErrors
 
@@ -71,7 +71,12 @@ TABLES: dict[str, list[Column]] = {
         _col("effective_lra", "float", "LRA passed to loudnorm so that it stays linear", pa.Check.in_range(1, 50)),
         _col("normalization_type", "str", "mode ffmpeg reports it used", pa.Check.isin(["linear", "dynamic"])),
         _col("method", "str", "how the gain was applied", pa.Check.isin(["loudnorm_two_pass", "gain_short_clip"])),
-        _col("pre_limiter_ceiling_db", "float", "sample-peak ceiling of the pre-limiter, when one was needed", nullable=True),
+        _col(
+            "pre_limiter_ceiling_db",
+            "float",
+            "sample-peak ceiling of the pre-limiter, when one was needed",
+            nullable=True,
+        ),
         _col("sample_rate", "int", "output sample rate", pa.Check.gt(0)),
         _col("bit_depth", "int", "output bits per sample", pa.Check.eq(16)),
         _col("channels", "int", "output channels", pa.Check.in_range(1, 2)),
@@ -133,9 +138,7 @@ def pandera_schema(table: str) -> pa.DataFrameSchema:
 
 
 def arrow_schema(table: str) -> pyarrow.Schema:
-    return pyarrow.schema(
-        [pyarrow.field(c.name, _ARROW[c.dtype], nullable=c.nullable) for c in TABLES[table]]
-    )
+    return pyarrow.schema([pyarrow.field(c.name, _ARROW[c.dtype], nullable=c.nullable) for c in TABLES[table]])
 
 
 def validate_rows(table: str, rows: list[dict]) -> pd.DataFrame:

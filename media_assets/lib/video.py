@@ -32,27 +32,85 @@ def normalize_video(src: Path, normalized_wav: Path, dst: Path, fps: float, sett
     """Encode the first video stream as H.264 with a keyframe exactly every `gop_seconds`
     (scene-cut keyframes off, closed GOPs) and mux it with the normalized audio as AAC."""
     gop_frames = max(1, round(fps * settings.gop_seconds))
-    run_ffmpeg([
-        "-v", "error", *SAFE_INPUT, "-i", file_url(src), *SAFE_INPUT, "-i", file_url(normalized_wav),
-        "-map", "0:v:0", "-map", "1:a:0",
-        "-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf), "-pix_fmt", "yuv420p",
-        "-g", str(gop_frames), "-keyint_min", str(gop_frames), "-sc_threshold", "0", "-flags:v", "+cgop+bitexact",
-        "-force_key_frames", f"expr:gte(t,n_forced*{settings.gop_seconds})",
-        "-c:a", "aac", "-b:a", settings.audio_bitrate, "-flags:a", "+bitexact",
-        "-map_metadata", "-1", "-map_chapters", "-1", "-fflags", "+bitexact",
-        "-movflags", "+faststart", "-f", "mp4", "-y", file_url(dst),
-    ])
+    run_ffmpeg(
+        [
+            "-v",
+            "error",
+            *SAFE_INPUT,
+            "-i",
+            file_url(src),
+            *SAFE_INPUT,
+            "-i",
+            file_url(normalized_wav),
+            "-map",
+            "0:v:0",
+            "-map",
+            "1:a:0",
+            "-c:v",
+            "libx264",
+            "-preset",
+            settings.preset,
+            "-crf",
+            str(settings.crf),
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            str(gop_frames),
+            "-keyint_min",
+            str(gop_frames),
+            "-sc_threshold",
+            "0",
+            "-flags:v",
+            "+cgop+bitexact",
+            "-force_key_frames",
+            f"expr:gte(t,n_forced*{settings.gop_seconds})",
+            "-c:a",
+            "aac",
+            "-b:a",
+            settings.audio_bitrate,
+            "-flags:a",
+            "+bitexact",
+            "-map_metadata",
+            "-1",
+            "-map_chapters",
+            "-1",
+            "-fflags",
+            "+bitexact",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+            "-y",
+            file_url(dst),
+        ]
+    )
 
 
 def keyframe_times(path: Path) -> list[float]:
     """Presentation times of the video keyframes, from packet flags (no decoding needed)."""
     done = subprocess.run(
-        [ffprobe_binary(), "-v", "error", *SAFE_INPUT, "-select_streams", "v:0",
-         "-show_entries", "packet=pts_time,flags", "-of", "json", file_url(path)],
-        capture_output=True, check=True,
+        [
+            ffprobe_binary(),
+            "-v",
+            "error",
+            *SAFE_INPUT,
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,flags",
+            "-of",
+            "json",
+            file_url(path),
+        ],
+        capture_output=True,
+        check=True,
     )
     packets = json.loads(done.stdout).get("packets", [])
-    return sorted(round(float(p["pts_time"]), 6) for p in packets if "K" in p.get("flags", "") and p.get("pts_time") not in (None, "N/A"))
+    return sorted(
+        round(float(p["pts_time"]), 6)
+        for p in packets
+        if "K" in p.get("flags", "") and p.get("pts_time") not in (None, "N/A")
+    )
 
 
 def top_level_atoms(path: Path) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 import dagster as dg
 
@@ -18,11 +17,11 @@ class LakeResource(dg.ConfigurableResource):
     S3-compatible server (MinIO, moto...)."""
 
     root: str = DEFAULT_ROOT
-    s3_endpoint_url: Optional[str] = None
-    s3_region: Optional[str] = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
 
     @classmethod
-    def from_env(cls) -> "LakeResource":
+    def from_env(cls) -> LakeResource:
         return cls(
             root=os.environ.get("MEDIA_LAKE_ROOT", DEFAULT_ROOT),
             s3_endpoint_url=os.environ.get("MEDIA_LAKE_S3_ENDPOINT_URL") or None,
@@ -52,5 +51,9 @@ class LakeResource(dg.ConfigurableResource):
 
         client_kwargs = {"region_name": self.s3_region} if self.s3_region else {}
         # A fresh, uncached filesystem: a long-lived process must see overwritten objects.
-        return s3fs.S3FileSystem(endpoint_url=self.s3_endpoint_url, client_kwargs=client_kwargs,
-                                 skip_instance_cache=True, use_listings_cache=False)
+        return s3fs.S3FileSystem(
+            endpoint_url=self.s3_endpoint_url,
+            client_kwargs=client_kwargs,
+            skip_instance_cache=True,
+            use_listings_cache=False,
+        )

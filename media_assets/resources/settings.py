@@ -26,10 +26,13 @@ class MediaSettings(dg.ConfigurableResource):
     max_bytes: int = Field(default=64 * 2**30, description="largest accepted input file")
 
     @classmethod
-    def from_env(cls) -> "MediaSettings":
+    def from_env(cls) -> MediaSettings:
         """Defaults overridden by `MEDIA_LAKE_<FIELD>` variables, e.g. MEDIA_LAKE_TARGET_LUFS=-16."""
-        overrides = {name: os.environ[f"MEDIA_LAKE_{name.upper()}"] for name in cls.model_fields
-                     if f"MEDIA_LAKE_{name.upper()}" in os.environ}
+        overrides = {
+            name: os.environ[f"MEDIA_LAKE_{name.upper()}"]
+            for name in cls.model_fields
+            if f"MEDIA_LAKE_{name.upper()}" in os.environ
+        }
         return cls(**overrides)
 
     def loudness_target(self) -> LoudnessTarget:
