@@ -78,7 +78,7 @@ def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys
             tags={"media-lake/episode": episode_id},
         )
         failed = sorted({e.step_key for e in result.all_events if e.is_step_failure})
-        dead_lettered = any(r["episode_id"] == episode_id for r in dead_letters.list_records(lake))
+        dead_lettered = any(r["run_id"] == result.run_id for r in dead_letters.list_records(lake))
         accounted &= result.success or dead_lettered
         print(
             json.dumps(
