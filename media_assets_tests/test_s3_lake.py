@@ -128,7 +128,7 @@ def test_store_enables_versioning_and_round_trips_bytes(s3, s3_endpoint, bucket)
 
     data = b"episode bytes \x00\xff" * 100
     key = "docs/episode_id=e1/doc.json"
-    version_id = store.put_bytes(key, data)
+    version_id = store.put_bytes(key, data).version_id
 
     assert store.get_bytes(key) == data
     assert store.exists(key) and not store.exists("docs/episode_id=e1/other.json")
@@ -148,11 +148,11 @@ def test_rewrites_are_versioned_and_identical_bytes_are_a_no_op(s3, s3_endpoint,
     key = "loudness/episode_id=e1/loudness.parquet"
     old, new = b"first version", b"second version, longer"
 
-    first_id = store.put_bytes(key, old)
-    assert store.put_bytes(key, old) == first_id
+    first_id = store.put_bytes(key, old).version_id
+    assert store.put_bytes(key, old).version_id == first_id
     assert _all_versions(s3, bucket) == [(f"{PREFIX}/{key}", first_id)]
 
-    second_id = store.put_bytes(key, new)
+    second_id = store.put_bytes(key, new).version_id
     assert second_id != first_id
     assert len(_all_versions(s3, bucket)) == 2
     assert store.get_bytes(key) == new
@@ -175,13 +175,13 @@ def test_put_file_list_keys_and_local_copy(s3, s3_endpoint, bucket, tmp_path):
     source.write_bytes(payload)
     key = media_key("normalized_audio", "e1", "audio.wav")
 
-    version_id = store.put_file(key, source)
+    version_id = store.put_file(key, source).version_id
 
     remote = s3.get_object(Bucket=bucket, Key=f"{PREFIX}/{key}")
     assert remote["VersionId"] == version_id
     assert _sha256(remote["Body"].read()) == _sha256(payload)
     assert store.current_sha256(key) == _sha256(payload)
-    assert store.put_file(key, source) == version_id  # same bytes: no new version
+    assert store.put_file(key, source).version_id == version_id  # same bytes: no new version
     assert len(_all_versions(s3, bucket)) == 1
 
     store.put_bytes("media/normalized_audio/episode_id=e2/audio.wav", b"two")

@@ -77,8 +77,7 @@ def ingest_one(path: Path, root: Path, lake: LakeStore, limits: MediaLimits, see
     if episode_id in seen or lake.exists(document_key("registration", episode_id)):
         seen.add(episode_id)
         return Outcome(as_text(path), episode_id, "duplicate", "same bytes as an existing episode")
-    lake.put_file(raw_key(episode_id), path)
-    if lake.current_sha256(raw_key(episode_id)) != media.sha256:
+    if lake.put_file(raw_key(episode_id), path).sha256 != media.sha256:
         raise RejectedMedia("changed_during_ingest", "the file changed while it was being ingested")
     registration = {
         "episode_id": episode_id,

@@ -40,8 +40,8 @@ class Version:
 class LakeStore(Protocol):
     root_uri: str
 
-    def put_bytes(self, key: str, data: bytes) -> str: ...
-    def put_file(self, key: str, source: Path) -> str: ...
+    def put_bytes(self, key: str, data: bytes) -> Version: ...
+    def put_file(self, key: str, source: Path) -> Version: ...
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def current_sha256(self, key: str) -> str | None: ...
@@ -90,7 +90,7 @@ class LocalStore:
         path = self._path(key)
         return _sha256_of_file(path) if path.is_file() else None
 
-    def put_bytes(self, key: str, data: bytes) -> str:
+    def put_bytes(self, key: str, data: bytes) -> Version:
         with tempfile.NamedTemporaryFile(dir=self._staging_dir(), delete=False) as tmp:
             tmp.write(data)
         try:
@@ -98,7 +98,7 @@ class LocalStore:
         finally:
             Path(tmp.name).unlink(missing_ok=True)
 
-    def put_file(self, key: str, source: Path) -> str:
+    def put_file(self, key: str, source: Path) -> Version:
         with tempfile.NamedTemporaryFile(dir=self._staging_dir(), delete=False) as tmp:
             pass
         try:
@@ -112,13 +112,13 @@ class LocalStore:
         staging.mkdir(parents=True, exist_ok=True)
         return staging
 
-    def _commit(self, key: str, staged: Path) -> str:
+    def _commit(self, key: str, staged: Path) -> Version:
         sha = _sha256_of_file(staged)
         version_id = sha[:16]
         version_path = self._version_dir(key) / version_id
         current = self._path(key)
         if current.is_file() and version_path.is_file() and os.path.samefile(current, version_path):
-            return version_id
+            return Version(version_id, sha, is_current=True)
         version_path.parent.mkdir(parents=True, exist_ok=True)
         if not version_path.is_file():
             os.chmod(staged, 0o444)  # versions are immutable; the current path is a hard link to one
@@ -128,7 +128,7 @@ class LocalStore:
         link.unlink(missing_ok=True)
         os.link(version_path, link)
         os.replace(link, current)
-        return version_id
+        return Version(version_id, sha, is_current=True)
 
     def get_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -199,32 +199,31 @@ class S3Store:
         head = self._head(key)
         return None if head is None else head.get("Metadata", {}).get(SHA_METADATA_KEY)
 
-    def put_bytes(self, key: str, data: bytes) -> str:
-        sha = hashlib.sha256(data).hexdigest()
+    def _current_if_same(self, key: str, sha: str) -> Version | None:
+        """The current version when it already holds these bytes (then nothing is written)."""
         head = self._head(key)
         if head is not None and head.get("Metadata", {}).get(SHA_METADATA_KEY) == sha:
-            return head.get("VersionId") or sha[:16]
-        response = self.client.put_object(
-            Bucket=self.bucket,
-            Key=self._object_key(key),
-            Body=data,
-            Metadata={SHA_METADATA_KEY: sha},
-        )
-        return response.get("VersionId") or sha[:16]
+            return Version(head.get("VersionId") or sha[:16], sha, is_current=True)
+        return None
 
-    def put_file(self, key: str, source: Path) -> str:
+    def put_bytes(self, key: str, data: bytes) -> Version:
+        sha = hashlib.sha256(data).hexdigest()
+        if same := self._current_if_same(key, sha):
+            return same
+        response = self.client.put_object(
+            Bucket=self.bucket, Key=self._object_key(key), Body=data, Metadata={SHA_METADATA_KEY: sha}
+        )
+        return Version(response.get("VersionId") or sha[:16], sha, is_current=True)
+
+    def put_file(self, key: str, source: Path) -> Version:
         """Upload a file (multipart above 8 MiB: still atomic, the object appears on completion)."""
         sha = _sha256_of_file(Path(source))
-        head = self._head(key)
-        if head is not None and head.get("Metadata", {}).get(SHA_METADATA_KEY) == sha:
-            return head.get("VersionId") or sha[:16]
+        if same := self._current_if_same(key, sha):
+            return same
         self.client.upload_file(
-            str(source),
-            self.bucket,
-            self._object_key(key),
-            ExtraArgs={"Metadata": {SHA_METADATA_KEY: sha}},
+            str(source), self.bucket, self._object_key(key), ExtraArgs={"Metadata": {SHA_METADATA_KEY: sha}}
         )
-        return self._head(key).get("VersionId") or sha[:16]
+        return Version(self._head(key).get("VersionId") or sha[:16], sha, is_current=True)
 
     def get_bytes(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._object_key(key))["Body"].read()

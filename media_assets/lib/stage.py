@@ -78,12 +78,10 @@ class StageRun:
     def put_table(self, table: str, rows: list[dict]) -> None:
         data = tables.to_parquet_bytes(table, rows)
         key = table_key(table, self.episode_id)
-        self.lake.put_bytes(key, data)
-        self._record(table, key, hashlib.sha256(data).hexdigest())
+        self._record(table, key, self.lake.put_bytes(key, data).sha256)
 
     def put_file(self, name: str, key: str, path: Path) -> None:
-        self.lake.put_file(key, path)
-        self._record(name, key, self.lake.current_sha256(key))
+        self._record(name, key, self.lake.put_file(key, path).sha256)
 
     def finish(self, payload: dict) -> StageResult:
         """Validate and write the stage document last, so it only ever lists complete outputs."""
