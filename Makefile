@@ -24,6 +24,7 @@ test: install
 	$(UV) run --frozen pytest
 
 dev: install
+	$(UV) run --frozen python -c "from media_assets.instance import dagster_home; dagster_home()"
 	$(UV) run --frozen dagster dev -w workspace.yaml
 
 bench: install

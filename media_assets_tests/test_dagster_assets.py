@@ -16,6 +16,7 @@ from media_assets.lib import dead_letters
 from media_assets.lib.ingest import ingest
 from media_assets.lib.lake import LocalStore, raw_key
 from media_assets.lib.media_contract import MediaLimits
+from media_assets.lib.pipeline import CODE_VERSIONS
 from media_assets.resources import LakeResource, MediaSettings
 
 EPISODE_ASSETS = ["raw_media", "normalized_audio", "normalized_video", "media_metadata"]
@@ -107,7 +108,7 @@ def test_materialize_then_rematerialize_reports_unchanged(registered) -> None:
         assert before[asset].metadata["skipped_unchanged"].value is False
         assert after[asset].metadata["skipped_unchanged"].value is True
         assert before[asset].tags["dagster/data_version"] == after[asset].tags["dagster/data_version"]
-        assert after[asset].tags["dagster/code_version"] == "1"
+        assert after[asset].tags["dagster/code_version"] == CODE_VERSIONS[asset]
 
 
 def test_corrupted_stored_bytes_fail_permanently_into_the_dead_letter_store(registered) -> None:

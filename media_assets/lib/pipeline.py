@@ -20,7 +20,7 @@ from media_assets.lib.stage import StageResult, StageRun, read_document
 # Bump a stage's code version whenever its outputs would change for the same inputs.
 CODE_VERSIONS = {
     "raw_media": "1",
-    "normalized_audio": "1",
+    "normalized_audio": "2",
     "normalized_video": "1",
     "media_metadata": "1",
 }
@@ -106,7 +106,7 @@ def normalized_audio(lake: LakeStore, episode_id: str, target: loudness.Loudness
     channels = min(audio["channels"] or 2, 2)
     with lake.local_copy(raw_key(episode_id)) as original, tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "audio.wav"
-        report = loudness.normalize(original, wav, target, raw["decoded_duration_s"], channels)
+        report = loudness.normalize(original, wav, target, channels)
         row = {"episode_id": episode_id, **report, "channels": channels, "duration_s": round(_wav_seconds(wav), 6)}
         stage.put_file("audio", media_key("normalized_audio", episode_id, "audio.wav"), wav)
     stage.put_table("loudness", [row])
