@@ -41,7 +41,7 @@ class LakeStore(Protocol):
     root_uri: str
 
     def put_bytes(self, key: str, data: bytes) -> Version: ...
-    def put_file(self, key: str, source: Path) -> Version: ...
+    def put_file(self, key: str, source: Path, consume: bool = False) -> Version: ...
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def current_sha256(self, key: str) -> str | None: ...
@@ -49,6 +49,7 @@ class LakeStore(Protocol):
     def versions(self, key: str) -> list[Version]: ...
     def get_version(self, key: str, version_id: str) -> bytes: ...
     def local_copy(self, key: str) -> contextlib.AbstractContextManager[Path]: ...
+    def scratch_dir(self) -> contextlib.AbstractContextManager[Path]: ...
     def uri(self, key: str) -> str: ...
 
 
@@ -98,14 +99,25 @@ class LocalStore:
         finally:
             Path(tmp.name).unlink(missing_ok=True)
 
-    def put_file(self, key: str, source: Path) -> Version:
+    def put_file(self, key: str, source: Path, consume: bool = False) -> Version:
+        """Store a copy of `source`; with `consume` (a scratch file from `scratch_dir`) the file
+        itself is moved in, which saves copying large media."""
         with tempfile.NamedTemporaryFile(dir=self._staging_dir(), delete=False) as tmp:
             pass
         try:
-            shutil.copyfile(source, tmp.name)
+            if consume:
+                os.replace(source, tmp.name)
+            else:
+                shutil.copyfile(source, tmp.name)
             return self._commit(key, Path(tmp.name))
         finally:
             Path(tmp.name).unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def scratch_dir(self) -> Iterator[Path]:
+        """A temporary folder on the lake's file system, so finished files move in by rename."""
+        with tempfile.TemporaryDirectory(dir=self._staging_dir(), prefix="scratch-") as folder:
+            yield Path(folder)
 
     def _staging_dir(self) -> Path:
         staging = self.root / "_versions" / ".staging"
@@ -215,7 +227,7 @@ class S3Store:
         )
         return Version(response.get("VersionId") or sha[:16], sha, is_current=True)
 
-    def put_file(self, key: str, source: Path) -> Version:
+    def put_file(self, key: str, source: Path, consume: bool = False) -> Version:
         """Upload a file (multipart above 8 MiB: still atomic, the object appears on completion)."""
         sha = _sha256_of_file(Path(source))
         if same := self._current_if_same(key, sha):
@@ -260,6 +272,11 @@ class S3Store:
         return self.client.get_object(Bucket=self.bucket, Key=self._object_key(key), VersionId=version_id)[
             "Body"
         ].read()
+
+    @contextlib.contextmanager
+    def scratch_dir(self) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="media-lake-") as folder:
+            yield Path(folder)
 
     @contextlib.contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:

@@ -8,7 +8,6 @@ wrappers around these, so the stages also run and test without Dagster.
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import wave
 from pathlib import Path
 
@@ -104,8 +103,8 @@ def normalized_audio(lake: LakeStore, episode_id: str, target: loudness.Loudness
         return done
     audio = _first(raw["probe"]["streams"], "audio")
     channels = min(audio["channels"] or 2, 2)
-    with lake.local_copy(raw_key(episode_id)) as original, tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "audio.wav"
+    with lake.local_copy(raw_key(episode_id)) as original, lake.scratch_dir() as tmp:
+        wav = tmp / "audio.wav"
         report = loudness.normalize(original, wav, target, channels)
         row = {"episode_id": episode_id, **report, "channels": channels, "duration_s": round(_wav_seconds(wav), 6)}
         stage.put_file("audio", media_key("normalized_audio", episode_id, "audio.wav"), wav)
@@ -139,9 +138,9 @@ def normalized_video(lake: LakeStore, episode_id: str, settings: video.VideoSett
     with (
         lake.local_copy(raw_key(episode_id)) as original,
         lake.local_copy(audio_doc["outputs"]["audio"]["key"]) as wav,
-        tempfile.TemporaryDirectory() as tmp,
+        lake.scratch_dir() as tmp,
     ):
-        mp4 = Path(tmp) / "video.mp4"
+        mp4 = tmp / "video.mp4"
         video.normalize_video(original, wav, mp4, fps, settings)
         keyframes = video.keyframe_times(mp4)
         gaps = [b - a for a, b in zip(keyframes, keyframes[1:])]

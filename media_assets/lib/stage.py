@@ -81,7 +81,8 @@ class StageRun:
         self._record(table, key, self.lake.put_bytes(key, data).sha256)
 
     def put_file(self, name: str, key: str, path: Path) -> None:
-        self._record(name, key, self.lake.put_file(key, path).sha256)
+        """Store a finished scratch file (it is moved into the lake where the store allows)."""
+        self._record(name, key, self.lake.put_file(key, path, consume=True).sha256)
 
     def finish(self, payload: dict) -> StageResult:
         """Validate and write the stage document last, so it only ever lists complete outputs."""
