@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from functools import cache
 
 import pandas as pd
 import pandera.pandas as pa
@@ -133,6 +134,7 @@ def _ordered_times(df: pd.DataFrame) -> pd.Series:
 _TABLE_CHECKS = {"captions": [pa.Check(_ordered_times, error="end_time must not precede start_time")]}
 
 
+@cache
 def pandera_schema(table: str) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(
         {
@@ -147,6 +149,7 @@ def pandera_schema(table: str) -> pa.DataFrameSchema:
     )
 
 
+@cache
 def arrow_schema(table: str) -> pyarrow.Schema:
     return pyarrow.schema([pyarrow.field(c.name, _ARROW[c.dtype], nullable=c.nullable) for c in TABLES[table]])
 
