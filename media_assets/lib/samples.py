@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import warnings
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -389,21 +390,45 @@ _MONOLOGUE = (
 )
 
 
-def _dialogue(path: Path, turns: list[tuple[str, int, str]], gap: float = 0.5) -> Path:
-    """Speak each (voice, pitch, text) turn and join them with `gap` seconds of silence."""
+@dataclass(frozen=True)
+class SpokenTurn:
+    """Ground truth for one turn of a `conversation`: who spoke, when, and what."""
+
+    speaker: str
+    start: float
+    end: float
+    text: str
+
+
+def conversation(path: Path, turns: list[tuple[str, int, str]], gap: float = 0.5) -> list[SpokenTurn]:
+    """Speak each (voice, pitch, text) turn with espeak-ng and join them with `gap` seconds of
+    silence into one mono WAV; return the true turns (speaker = "<voice>/<pitch>") in seconds.
+    Turn boundaries are exact: they are counted in samples."""
     path = _prepare(path)
     frames: list[bytes] = []
+    truth: list[SpokenTurn] = []
+    cursor = 0
     with tempfile.TemporaryDirectory() as tmp:
         for i, (voice, pitch, text) in enumerate(turns):
             turn = speech(Path(tmp) / f"turn{i}.wav", text, voice=voice, pitch=pitch)
             with wave.open(str(turn), "rb") as f:
                 params = f.getparams()
                 frames.append(f.readframes(f.getnframes()))
+                rate, count = f.getframerate(), f.getnframes()
+            truth.append(SpokenTurn(f"{voice}/{pitch}", cursor / rate, (cursor + count) / rate, text))
+            cursor += count + round(gap * rate)
     silence = b"\0" * (round(gap * params.framerate) * params.sampwidth * params.nchannels)
     with wave.open(str(path), "wb") as out:
         out.setparams(params)
         out.writeframes(silence.join(frames))
-    return path
+    return truth
+
+
+def rttm(turns: list[SpokenTurn], uri: str) -> str:
+    """The turns in RTTM, the format diarization scorers (pyannote.metrics, dscore) read."""
+    return "".join(
+        f"SPEAKER {uri} 1 {t.start:.3f} {t.end - t.start:.3f} <NA> <NA> {t.speaker} <NA> <NA>\n" for t in turns
+    )
 
 
 def demo_episodes(folder: Path) -> list[Path]:
@@ -420,7 +445,7 @@ def demo_episodes(folder: Path) -> list[Path]:
     monologue = folder / "episode02_monologue.mp3"
     mp3_tags = {"title": "Episode 2: Checksums and transcripts"}
     if shutil.which("espeak-ng"):
-        _dialogue(interview, _DIALOGUE)
+        conversation(interview, _DIALOGUE)
         with tempfile.TemporaryDirectory() as tmp:
             spoken = speech(Path(tmp) / "monologue.wav", _MONOLOGUE, sample_rate=44100)
             mp3_with_id3(monologue, tags=mp3_tags, source=spoken)
