@@ -176,6 +176,8 @@ def demo(out=sys.stdout) -> bool:
     accounted = materialize(None, None, out)
     print("\n== summary (DuckDB over the lake)", file=out)
     sql(SUMMARY_SQL, "table", out)
+    print("\n== who said what (first words of each speech episode)", file=out)
+    sql(SPEAKERS_SQL, "table", out)
     print("\n== dead letters", file=out)
     dlq("list", None, out)
     return accounted
@@ -186,11 +188,21 @@ SELECT e.original_name AS episode, e.container, round(e.duration_s, 1) AS second
        round(l.input_i, 1) AS in_lufs, round(l.output_i, 1) AS out_lufs, round(l.output_tp, 1) AS out_dbtp,
        l.normalization_type AS mode, v.keyframe_count AS keyframes,
        (SELECT count(*) FROM media_metadata m WHERE m.episode_id = e.episode_id) AS tags,
-       (SELECT count(*) FROM captions c WHERE c.episode_id = e.episode_id) AS captions
+       (SELECT count(*) FROM captions c WHERE c.episode_id = e.episode_id) AS captions,
+       (SELECT count(*) FROM transcript_words w WHERE w.episode_id = e.episode_id) AS words,
+       (SELECT count(DISTINCT speaker_id) FROM speaker_turns t WHERE t.episode_id = e.episode_id) AS speakers
 FROM episodes e
 LEFT JOIN loudness l USING (episode_id)
 LEFT JOIN video_renditions v USING (episode_id)
 ORDER BY e.original_name
+"""
+
+SPEAKERS_SQL = """
+SELECT e.original_name AS episode, s.speaker_id, round(min(s.start_time), 1) AS first_s,
+       round(sum(s.end_time - s.start_time), 1) AS talk_s,
+       left(string_agg(s.text, ' ' ORDER BY s.start_time), 60) AS says
+FROM transcript_segments s JOIN episodes e USING (episode_id)
+GROUP BY ALL ORDER BY episode, first_s
 """
 
 

@@ -187,7 +187,10 @@ def test_web_ui_shows_the_same_assets_partitions_and_runs(ran) -> None:
         nodes = graphql("{ assetNodes { assetKey { path } partitionKeysByDimension { partitionKeys } } }")["assetNodes"]
         registered = sorted(line["episode_id"] for line in ran["lines"] if line.get("status") == "registered")
         partitions = {n["assetKey"]["path"][0]: n["partitionKeysByDimension"] for n in nodes}
-        assert set(partitions) == {"raw_media", "normalized_audio", "normalized_video", "media_metadata", "catalog"}
+        assert set(partitions) == {
+            "raw_media", "normalized_audio", "normalized_video", "media_metadata", "transcript", "diarization",
+            "speaker_transcript", "catalog",
+        }  # fmt: skip
         assert sorted(partitions["normalized_audio"][0]["partitionKeys"]) == registered
         runs = graphql("{ runsOrError { ... on Runs { results { status tags { key value } } } } }")
         episode_runs = [

@@ -12,14 +12,18 @@ from dagster_k8s.job import get_user_defined_k8s_config
 from media_assets.definitions import defs
 from media_assets.defs.common import COMPUTE_CLASSES, RETRY_POLICY, compute
 from media_assets.instance import get_instance
-from media_assets.lib import dead_letters
+from media_assets.lib import dead_letters, pipeline, speech_stages
 from media_assets.lib.ingest import ingest
 from media_assets.lib.lake import LocalStore, raw_key
 from media_assets.lib.media_contract import MediaLimits
-from media_assets.lib.pipeline import CODE_VERSIONS
 from media_assets.resources import LakeResource, MediaSettings
+from media_assets.resources.speech import SpeechSettings
 
-EPISODE_ASSETS = ["raw_media", "normalized_audio", "normalized_video", "media_metadata"]
+CODE_VERSIONS = {**pipeline.CODE_VERSIONS, **speech_stages.CODE_VERSIONS}
+EPISODE_ASSETS = [
+    "raw_media", "normalized_audio", "normalized_video", "media_metadata", "transcript", "diarization",
+    "speaker_transcript",
+]  # fmt: skip
 
 
 def test_definitions_load_and_validate() -> None:
@@ -32,6 +36,10 @@ def test_definitions_load_and_validate() -> None:
         dg.AssetKey("raw_media"),
         dg.AssetKey("normalized_audio"),
     }
+    assert graph.get(dg.AssetKey("speaker_transcript")).parent_keys == {
+        dg.AssetKey("transcript"),
+        dg.AssetKey("diarization"),
+    }
     for key in EPISODE_ASSETS:
         assert graph.get(dg.AssetKey(key)).partitions_def.name == "episodes"
 
@@ -43,6 +51,9 @@ def test_definitions_load_and_validate() -> None:
         ("normalized_audio", "cpu-normalization"),
         ("normalized_video", "cpu-normalization"),
         ("media_metadata", "cpu-metadata"),
+        ("transcript", "gpu-transcription"),
+        ("diarization", "gpu-transcription"),
+        ("speaker_transcript", "cpu-metadata"),
     ],
 )
 def test_every_step_carries_its_compute_class(asset, compute_class) -> None:
@@ -52,7 +63,8 @@ def test_every_step_carries_its_compute_class(asset, compute_class) -> None:
     assert node.tags["dagster-celery/queue"] == compute_class
     k8s = get_user_defined_k8s_config(node.tags)
     assert k8s.container_config["resources"]["requests"]["cpu"]
-    assert k8s.pod_spec_config["node_selector"] == {"media-lake/node-pool": "cpu"}
+    pool = "gpu" if compute_class == "gpu-transcription" else "cpu"
+    assert k8s.pod_spec_config["node_selector"] == {"media-lake/node-pool": pool}
     assert definition.op.retry_policy == RETRY_POLICY
     assert RETRY_POLICY.backoff == dg.Backoff.EXPONENTIAL and RETRY_POLICY.jitter == dg.Jitter.PLUS_MINUS
     assert compute_class in COMPUTE_CLASSES
@@ -85,7 +97,11 @@ def registered(dagster_env, media):
     outcomes = ingest(
         [media["video"]], store, MediaLimits(), lambda ids: instance.add_dynamic_partitions("episodes", ids)
     )
-    resources = {"lake": LakeResource(root=str(lake_root)), "settings": MediaSettings()}
+    resources = {
+        "lake": LakeResource(root=str(lake_root)),
+        "settings": MediaSettings(),
+        "speech": SpeechSettings(asr_model="tiny.en"),
+    }
     return instance, resources, store, outcomes[0].episode_id
 
 

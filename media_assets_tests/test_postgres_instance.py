@@ -14,6 +14,7 @@ from media_assets.lib.ingest import ingest
 from media_assets.lib.lake import LocalStore
 from media_assets.lib.media_contract import MediaLimits
 from media_assets.resources import LakeResource, MediaSettings
+from media_assets.resources.speech import SpeechSettings
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 
@@ -58,7 +59,11 @@ def test_runs_and_partitions_live_in_postgres(tmp_path, media, postgres_db) -> N
             assets,
             partition_key=outcome.episode_id,
             instance=instance,
-            resources={"lake": LakeResource(root=str(lake.root)), "settings": MediaSettings()},
+            resources={
+                "lake": LakeResource(root=str(lake.root)),
+                "settings": MediaSettings(),
+                "speech": SpeechSettings(asr_model="tiny.en"),
+            },
             selection=["raw_media", "normalized_audio"],
         )
         assert result.success

