@@ -13,6 +13,15 @@ from media_assets.lib.media_contract import MediaLimits
 from media_assets.lib.video import VideoSettings
 
 
+def env_overrides(resource_class: type[dg.ConfigurableResource]) -> dict[str, str]:
+    """Field values from `MEDIA_LAKE_<FIELD NAME>` environment variables."""
+    return {
+        name: os.environ[f"MEDIA_LAKE_{name.upper()}"]
+        for name in resource_class.model_fields
+        if f"MEDIA_LAKE_{name.upper()}" in os.environ
+    }
+
+
 class MediaSettings(dg.ConfigurableResource):
     target_lufs: float = Field(default=-23.0, description="integrated loudness target (EBU R128: -23; podcasts: -16)")
     true_peak_dbtp: float = Field(default=-1.0, description="true-peak ceiling")
@@ -28,12 +37,7 @@ class MediaSettings(dg.ConfigurableResource):
     @classmethod
     def from_env(cls) -> MediaSettings:
         """Defaults overridden by `MEDIA_LAKE_<FIELD>` variables, e.g. MEDIA_LAKE_TARGET_LUFS=-16."""
-        overrides = {
-            name: os.environ[f"MEDIA_LAKE_{name.upper()}"]
-            for name in cls.model_fields
-            if f"MEDIA_LAKE_{name.upper()}" in os.environ
-        }
-        return cls(**overrides)
+        return cls(**env_overrides(cls))
 
     def loudness_target(self) -> LoudnessTarget:
         return LoudnessTarget(self.target_lufs, self.true_peak_dbtp, self.loudness_range_lu, self.sample_rate)

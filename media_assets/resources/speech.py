@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 from pydantic import Field
 
 from media_assets.lib.asr import AsrSettings
 from media_assets.lib.diarization import DiarizationSettings
+from media_assets.resources.settings import env_overrides
 
 
 class SpeechSettings(dg.ConfigurableResource):
@@ -28,12 +27,11 @@ class SpeechSettings(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> SpeechSettings:
-        """Defaults overridden by `MEDIA_LAKE_<FIELD>` variables, e.g. MEDIA_LAKE_ASR_MODEL=tiny.en."""
-        overrides = {
-            name: os.environ[f"MEDIA_LAKE_{name.upper()}"]
-            for name in cls.model_fields
-            if f"MEDIA_LAKE_{name.upper()}" in os.environ and name != "supported_languages"
-        }
+        """Defaults overridden by `MEDIA_LAKE_<FIELD>` variables, e.g. MEDIA_LAKE_ASR_MODEL=tiny.en;
+        MEDIA_LAKE_SUPPORTED_LANGUAGES is comma-separated."""
+        overrides: dict = env_overrides(cls)
+        if "supported_languages" in overrides:
+            overrides["supported_languages"] = [code.strip() for code in overrides["supported_languages"].split(",")]
         return cls(**overrides)
 
     def asr(self) -> AsrSettings:
