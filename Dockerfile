@@ -11,6 +11,7 @@ ENV UV_PROJECT_ENVIRONMENT=/opt/media-lake/.venv \
     PATH=/opt/media-lake/.venv/bin:$PATH \
     HF_HUB_OFFLINE=1 \
     PYANNOTE_METRICS_ENABLED=0 \
+    OMP_WAIT_POLICY=PASSIVE \
     DAGSTER_HOME=/opt/dagster/home
 
 COPY pyproject.toml uv.lock README.md ./

@@ -8,6 +8,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export MEDIA_LAKE_ROOT ?= $(CURDIR)/lake
 export HF_HUB_OFFLINE ?= 1
 export PYANNOTE_METRICS_ENABLED ?= 0
+export OMP_WAIT_POLICY ?= PASSIVE
 
 SYSTEM_TOOLS := ffmpeg ffprobe espeak-ng sox
 APT_PACKAGES := ffmpeg espeak-ng sox python3-venv

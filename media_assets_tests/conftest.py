@@ -13,6 +13,8 @@ from media_assets.lib.media_contract import MediaLimits
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+# CTranslate2 and torch ship their own OpenMP runtimes; spinning threads starve each other on small machines.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # The small English model keeps the suite fast; the demo and production default is larger.
 os.environ.setdefault("MEDIA_LAKE_ASR_MODEL", "tiny.en")
 

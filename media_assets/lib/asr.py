@@ -9,9 +9,10 @@ Models (`AsrSettings.model`):
   from its cache; when that fails for lack of network, cache or access, `ModelUnavailable`.
 
 Bounded memory: audio is decoded as a stream (PyAV, the decoder faster-whisper uses) to 16 kHz mono
-float32 and transcribed in windows of `window_seconds` (20 min: ~77 MB of samples, plus Whisper's
-features), each cut at the quietest 100 ms of its last 30 s, with the window's offset added to every
-time. Whisper itself works on 30 s chunks, so windows only cost the context at each cut.
+float32 and transcribed in windows of `window_seconds`, each cut at the quietest 100 ms of its last
+30 s, with the window's offset added to every time. Peak memory is a small multiple of one window
+(20 min: 77 MB of samples; VAD copies, Whisper's features), whatever the episode's length. Whisper
+itself works on 30 s chunks, so windows only cost the decoding context at each cut.
 
 Empty transcripts (`empty_reason`), never hallucinated text:
 - VAD first (Silero for faster-whisper, whisperx's bundled pyannote model): audio without detected
@@ -20,8 +21,12 @@ Empty transcripts (`empty_reason`), never hallucinated text:
 - Decoded segments are dropped when implausible (`_plausible`): no letter or digit ("...", "♪"),
   avg_logprob < -1.0, or words with a mean probability under 0.4.
 - Nothing left: "no_speech" when the loudest 100 ms of the file is below SILENT_DBFS (silence), else
-  "music_or_noise". Speech in a language outside `supported_languages`: "unsupported_language" (the
-  language is detected once, on the speech of the first window that has any).
+  "music_or_noise".
+- Language (multilingual models, no `language` set): detected on the speech of each window until one
+  decodes to plausible text in it, which settles the language. A detected language outside
+  `supported_languages` gives "unsupported_language" once 30 s of that speech decode to plausible text
+  in it (else it was no speech: a buzz that passes VAD can be detected as Romanian). A configured
+  `language` is trusted.
 """
 
 from __future__ import annotations
@@ -101,7 +106,7 @@ class AsrSettings:
     device: str = "auto"  # cuda when CTranslate2 sees a GPU, else cpu
     compute_type: str = "auto"  # int8 on CPU, float16 on GPU
     language: str | None = None  # None: detected (English-only models: "en")
-    supported_languages: tuple[str, ...] = ("en",)
+    supported_languages: tuple[str, ...] = ("en",)  # a detected language outside: empty transcript
     beam_size: int = 5
     batch_size: int = 8  # whisperx batched inference
     cache_dir: str | None = None  # where "base" is assembled (default DEFAULT_CACHE_DIR)
@@ -274,42 +279,48 @@ class _WindowedEngine:
         self.settings, self.model_id, self.device, self.compute_type = settings, model, device, compute_type
 
     def _segments(self, audio: np.ndarray, language: str, offset: float) -> list[Segment]:
+        """The plausible segments of `audio`, times shifted by `offset`."""
         raise NotImplementedError
 
     def _notes(self, language: str) -> dict:
         return {}
 
     def transcribe(self, wav_path: Path) -> Transcript:
-        language = probability = None
+        language = self.settings.language or (None if self.model.model.is_multilingual else "en")
+        probability = None if language is None else 1.0
         segments: list[Segment] = []
         loudest, stats = -120.0, {"windows": 0, "duration_seconds": 0.0}
         for offset, audio in audio_windows(wav_path, self.settings.window_seconds):
             stats = {"windows": stats["windows"] + 1, "duration_seconds": round(offset + len(audio) / SAMPLE_RATE, 3)}
             loudest = max(loudest, float(np.max(_frame_levels(audio), initial=-120.0)))
-            if language is None:
-                detected = self._language(audio)
-                if detected is None:
-                    continue  # no speech in this window
-                language, probability = detected
-                if language not in self.settings.supported_languages:
-                    return self._transcript([], "unsupported_language", language, probability, stats)
-            segments += self._segments(audio, language, offset)
+            if language is not None:
+                segments += self._segments(audio, language, offset)
+                continue
+            detected = self._detect_language(audio)
+            if detected is None:
+                continue  # no speech in this window
+            found_language, found_probability, speech = detected
+            if found_language not in self.settings.supported_languages:
+                if self._segments(speech, found_language, 0.0):
+                    return self._transcript([], "unsupported_language", found_language, found_probability, stats)
+                continue  # nothing plausible in that language: not speech (a buzz can pass as Romanian)
+            segments = self._segments(audio, found_language, offset)
+            if segments:  # the first window with plausible speech settles the language
+                language, probability = found_language, found_probability
         if segments:
             return self._transcript(segments, None, language, probability, stats)
         reason = "no_speech" if loudest < SILENT_DBFS else "music_or_noise"
         return self._transcript([], reason, None, None, {**stats, "loudest_dbfs": round(loudest, 1)})
 
-    def _language(self, audio: np.ndarray) -> tuple[str, float] | None:
-        """The configured language, "en" for English-only models, else Whisper's language detection
-        on the speech Silero VAD finds in `audio`; None when detection is needed and VAD finds none."""
-        if self.settings.language or not self.model.model.is_multilingual:
-            return self.settings.language or "en", 1.0
+    def _detect_language(self, audio: np.ndarray) -> tuple[str, float, np.ndarray] | None:
+        """Whisper's language detection on the first 30 s of the speech Silero VAD finds in `audio`, with
+        that speech; None when there is none."""
         chunks = get_speech_timestamps(audio, VadOptions())
         if not chunks:
             return None
-        speech = np.concatenate([audio[c["start"] : c["end"]] for c in chunks])
+        speech = np.concatenate([audio[c["start"] : c["end"]] for c in chunks])[: 30 * SAMPLE_RATE]
         language, probability, _ = self.model.detect_language(audio=speech)
-        return language, float(probability)
+        return language, float(probability), speech
 
     def _transcript(self, segments, reason, language, probability, stats) -> Transcript:
         metadata = {
@@ -354,7 +365,8 @@ class FasterWhisperEngine(_WindowedEngine):
 
 class WhisperXEngine(_WindowedEngine):
     """whisperx: pyannote VAD (bundled weights), batched decoding of VAD chunks (up to 30 s) without
-    timestamps, then word times from wav2vec2 alignment when whisperx can load an alignment model for the
+    timestamps (its transcribe returns one segment per chunk: text, chunk start and end, no words), then
+    word times from wav2vec2 alignment when whisperx can load an alignment model for the
     language. When it cannot (offline: whisperx downloads those weights on first use), word times come
     from the cross-attention of Whisper's decoder on each chunk's text (DTW, as faster-whisper's
     word_timestamps, without its long-word trimming), chunks are split into sentences whose times are
@@ -403,7 +415,7 @@ class WhisperXEngine(_WindowedEngine):
                 # Words wav2vec2 could not place (whisperx interpolates most) take their segment's times.
                 tuple(Word(_t(offset + w.get("start", s["start"])), _t(offset + w.get("end", s["end"])),
                            w["word"], float(w.get("score", 0.0))) for w in s["words"]),
-                s.get("avg_logprob"),
+                float(s["avg_logprob"]),
                 None,
             )
             for s in whisperx.align(raw, *aligner, audio, self.device)["segments"]
@@ -443,8 +455,10 @@ class WhisperXEngine(_WindowedEngine):
 def _plausible(text: str, avg_logprob: float, word_probabilities: list[float]) -> bool:
     """Whether a decoded segment is kept: it has a letter or digit, Whisper's average log probability
     is at least MIN_AVG_LOGPROB and its words' mean probability (when given) at least
-    MIN_WORD_PROBABILITY. Seen here: hallucinations on pulsed buzzes that pass VAD ("You", "I don't
-    know.") had mean word probabilities 0.03-0.30, espeak speech segments 0.75-0.99."""
+    MIN_WORD_PROBABILITY. Seen here on pulsed buzzes that pass VAD: tiny.en's "You" (avg_logprob -0.98,
+    word probability 0.02) and "I don't know." (whisperx, mean 0.30); base's "I'll see you next time.",
+    "Thanks for watching!"... (sampled at temperature 1.0 after all fallbacks failed, avg_logprob -1.4 to
+    -1.7). Speech segments (espeak-ng) had avg_logprob -0.3 to -0.1 and mean word probabilities 0.75-0.99."""
     if not _HAS_TEXT.search(text) or avg_logprob < MIN_AVG_LOGPROB:
         return False
     return not word_probabilities or float(np.mean(word_probabilities)) >= MIN_WORD_PROBABILITY
