@@ -1,6 +1,5 @@
 """diarization (who spoke when) and speaker_transcript (who said which word, subtitles)."""
 
-
 import dagster as dg
 
 from media_assets.defs.common import RETRY_POLICY, compute, episodes, run_stage, table_metadata
