@@ -7,6 +7,7 @@ import os
 import uuid
 
 import dagster as dg
+import psycopg2
 import pytest
 
 from media_assets.definitions import defs
@@ -23,7 +24,6 @@ pytestmark = pytest.mark.services
 
 @pytest.fixture
 def postgres_db():
-    psycopg2 = pytest.importorskip("psycopg2")
     try:
         admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **PG)
     except psycopg2.OperationalError as exc:
