@@ -8,9 +8,9 @@ from collections import Counter
 import numpy as np
 import pytest
 import soundfile
-from media_assets.lib.diarization import DiarizationSettings
 
 from media_assets.lib import asr, catalog, pipeline, samples, speech_stages
+from media_assets.lib.diarization import DiarizationSettings
 from media_assets.lib.ingest import ingest
 from media_assets.lib.lake import LocalStore, media_key
 from media_assets.lib.loudness import LoudnessTarget
