@@ -66,7 +66,8 @@ def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys
     selection = [s for s in (select or [a.key.to_user_string() for a in episode_assets]) if s != "catalog"]
     lake = _lake(definitions).store()
     accounted = True
-    for episode_id in targets if selection else []:
+    episodes_to_run = targets if selection else []  # `--select catalog` alone refreshes only the catalog
+    for episode_id in episodes_to_run:
         result = dg.materialize(
             episode_assets,
             partition_key=episode_id,
