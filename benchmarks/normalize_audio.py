@@ -59,6 +59,8 @@ from pathlib import Path
 
 import numpy as np
 
+from media_assets.lib.identity import sha256_file
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_WORKDIR = REPO / "benchmarks" / "out"
 GOAL_RATIO = 1.15
@@ -94,14 +96,6 @@ PARAGRAPHS = [
      "And that is what we will do to this very episode. Stay with us after the break, when we "
      "look at transcripts, checksums and what happens when an upload arrives corrupted."),
 ]  # fmt: skip
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _cpu_seconds() -> float:
@@ -292,40 +286,16 @@ def run_bare(src: Path, target, expected_sha256: str | None, textbook: bool = Fa
             if textbook
             else measuring_filter(target)
         )
-        pass1 = [
-            ffmpeg,
-            "-nostdin",
-            "-hide_banner",
-            "-v",
-            "info",
-            "-protocol_whitelist",
-            "file",
-            "-i",
-            src_url,
-            "-map",
-            "0:a:0",
-            "-af",
-            measure_filter,
-            "-f",
-            "null",
-            "-",
-        ]
+        # What both passes share: the input, read as a local file only, its first audio stream.
+        read_input = [ffmpeg, "-nostdin", "-hide_banner", "-v", "info", "-protocol_whitelist", "file",
+                      "-i", src_url, "-map", "0:a:0"]  # fmt: skip
+        pass1 = [*read_input, "-af", measure_filter, "-f", "null", "-"]
         stderr = subprocess.run(pass1, capture_output=True, check=True).stderr.decode("utf-8", "replace")
         measured = measurement_from(parse_loudnorm_json(stderr), "input")
 
         apply_filter = loudnorm_filter(target, effective_lra(measured, target), measured)
         pass2 = [
-            ffmpeg,
-            "-nostdin",
-            "-hide_banner",
-            "-v",
-            "info",
-            "-protocol_whitelist",
-            "file",
-            "-i",
-            src_url,
-            "-map",
-            "0:a:0",
+            *read_input,
             "-af",
             f"{apply_filter},aresample={target.sample_rate}",
             "-ar",
@@ -347,7 +317,7 @@ def run_bare(src: Path, target, expected_sha256: str | None, textbook: bool = Fa
         stats = parse_loudnorm_json(stderr)
 
         wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
-        same = expected_sha256 is not None and _sha256(Path(tmp) / "audio.wav") == expected_sha256
+        same = expected_sha256 is not None and sha256_file(Path(tmp) / "audio.wav") == expected_sha256
     return {
         "wall_s": wall,
         "cpu_s": cpu,
@@ -450,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             "episode_id": bench.episode_id,
             "audio_seconds": seconds,
             "size_bytes": episode.stat().st_size,
-            "sha256": _sha256(episode),
+            "sha256": sha256_file(episode),
         },
         "loudness": row,
         "like_for_like": like_for_like,

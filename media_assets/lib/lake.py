@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from media_assets.lib.identity import sha256_file
+
 SHA_METADATA_KEY = "sha256"
 
 
@@ -51,14 +53,6 @@ class LakeStore(Protocol):
     def local_copy(self, key: str) -> contextlib.AbstractContextManager[Path]: ...
     def scratch_dir(self) -> contextlib.AbstractContextManager[Path]: ...
     def uri(self, key: str) -> str: ...
-
-
-def _sha256_of_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_key(key: str) -> str:
@@ -89,7 +83,7 @@ class LocalStore:
 
     def current_sha256(self, key: str) -> str | None:
         path = self._path(key)
-        return _sha256_of_file(path) if path.is_file() else None
+        return sha256_file(path) if path.is_file() else None
 
     def put_bytes(self, key: str, data: bytes) -> Version:
         with tempfile.NamedTemporaryFile(dir=self._staging_dir(), delete=False) as tmp:
@@ -125,7 +119,7 @@ class LocalStore:
         return staging
 
     def _commit(self, key: str, staged: Path) -> Version:
-        sha = _sha256_of_file(staged)
+        sha = sha256_file(staged)
         version_id = sha[:16]
         version_path = self._version_dir(key) / version_id
         current = self._path(key)
@@ -161,7 +155,7 @@ class LocalStore:
         found = []
         for path in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns):
             is_current = current.is_file() and os.path.samefile(current, path)
-            found.append(Version(path.name, _sha256_of_file(path), is_current))
+            found.append(Version(path.name, sha256_file(path), is_current))
         return found
 
     def get_version(self, key: str, version_id: str) -> bytes:
@@ -229,7 +223,7 @@ class S3Store:
 
     def put_file(self, key: str, source: Path, consume: bool = False) -> Version:
         """Upload a file (multipart above 8 MiB: still atomic, the object appears on completion)."""
-        sha = _sha256_of_file(Path(source))
+        sha = sha256_file(Path(source))
         if same := self._current_if_same(key, sha):
             return same
         self.client.upload_file(
