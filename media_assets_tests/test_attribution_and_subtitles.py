@@ -13,11 +13,11 @@ from media_assets.lib.subtitles import (
     MAX_CUE_SECONDS,
     MAX_LINE_CHARS,
     MAX_LINES,
-    TimedWord,
     build_cues,
     to_srt,
     to_webvtt,
 )
+from media_assets.lib.timed_text import TimedWord
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,18 @@ from dagster_k8s.job import get_user_defined_k8s_config
 from media_assets.definitions import defs
 from media_assets.defs.common import COMPUTE_CLASSES, RETRY_POLICY, compute
 from media_assets.instance import get_instance
-from media_assets.lib import dead_letters, pipeline, speech_stages
+from media_assets.lib import dead_letters, enrichment_stages, pipeline, speech_stages
 from media_assets.lib.ingest import ingest
 from media_assets.lib.lake import LocalStore, raw_key
 from media_assets.lib.media_contract import MediaLimits
 from media_assets.resources import LakeResource, MediaSettings
+from media_assets.resources.enrichment import EnrichmentResource
 from media_assets.resources.speech import SpeechSettings
 
-CODE_VERSIONS = {**pipeline.CODE_VERSIONS, **speech_stages.CODE_VERSIONS}
+CODE_VERSIONS = {**pipeline.CODE_VERSIONS, **speech_stages.CODE_VERSIONS, **enrichment_stages.CODE_VERSIONS}
 EPISODE_ASSETS = [
     "raw_media", "normalized_audio", "normalized_video", "media_metadata", "transcript", "diarization",
-    "speaker_transcript",
+    "speaker_transcript", "chapters", "enriched_metadata", "distribution",
 ]  # fmt: skip
 
 
@@ -40,6 +41,8 @@ def test_definitions_load_and_validate() -> None:
         dg.AssetKey("transcript"),
         dg.AssetKey("diarization"),
     }
+    chapters_parents = graph.get(dg.AssetKey("chapters")).parent_keys
+    assert {dg.AssetKey("transcript"), dg.AssetKey("diarization")} <= chapters_parents  # chapters waits for both
     for key in EPISODE_ASSETS:
         assert graph.get(dg.AssetKey(key)).partitions_def.name == "episodes"
 
@@ -54,6 +57,9 @@ def test_definitions_load_and_validate() -> None:
         ("transcript", "gpu-transcription"),
         ("diarization", "gpu-transcription"),
         ("speaker_transcript", "cpu-metadata"),
+        ("chapters", "cpu-nlp"),
+        ("enriched_metadata", "cpu-nlp"),
+        ("distribution", "cpu-normalization"),
     ],
 )
 def test_every_step_carries_its_compute_class(asset, compute_class) -> None:
@@ -101,6 +107,7 @@ def registered(dagster_env, media):
         "lake": LakeResource(root=str(lake_root)),
         "settings": MediaSettings(),
         "speech": SpeechSettings(asr_model="tiny.en"),
+        "enrichment": EnrichmentResource(),
     }
     return instance, resources, store, outcomes[0].episode_id
 

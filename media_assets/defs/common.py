@@ -36,6 +36,10 @@ _K8S = {
         "container_config": {"resources": {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "8Gi"}}},
         "pod_spec_config": {"node_selector": {"media-lake/node-pool": "cpu"}},
     },
+    "cpu-nlp": {
+        "container_config": {"resources": {"requests": {"cpu": "2", "memory": "3Gi"}, "limits": {"memory": "6Gi"}}},
+        "pod_spec_config": {"node_selector": {"media-lake/node-pool": "cpu"}},
+    },
     "cpu-metadata": {
         "container_config": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}},
         "pod_spec_config": {"node_selector": {"media-lake/node-pool": "cpu"}},

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from media_assets.resources import LakeResource, MediaSettings
+from media_assets.resources.enrichment import EnrichmentResource
 from media_assets.resources.speech import SpeechSettings
 
 
@@ -13,5 +14,6 @@ def resources() -> dg.Definitions:
             "lake": LakeResource.from_env(),
             "settings": MediaSettings.from_env(),
             "speech": SpeechSettings.from_env(),
+            "enrichment": EnrichmentResource.from_env(),
         }
     )

@@ -15,6 +15,7 @@ import dagster as dg
 
 from media_assets.defs.common import episodes
 from media_assets.defs.diarize import diarization, speaker_transcript
+from media_assets.defs.enrich import chapters, distribution, enriched_metadata
 from media_assets.defs.ingest import raw_media
 from media_assets.defs.metadata import media_metadata
 from media_assets.defs.normalize import normalized_audio, normalized_video
@@ -27,8 +28,9 @@ MAX_FILES_PER_TICK = 20
 episode_job = dg.define_asset_job(
     "episode_job",
     selection=dg.AssetSelection.assets(
-        raw_media, normalized_audio, normalized_video, media_metadata, transcript, diarization, speaker_transcript
-    ),
+        raw_media, normalized_audio, normalized_video, media_metadata, transcript, diarization, speaker_transcript,
+        chapters, enriched_metadata, distribution,
+    ),  # fmt: skip
     partitions_def=episodes,
     description="Everything per episode: validate, normalize audio and video, extract metadata, transcribe, "
     "diarize and attribute speakers.",

@@ -55,7 +55,7 @@ from faster_whisper.utils import available_models, download_model
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
-from media_assets.lib.errors import PermanentError
+from media_assets.lib.errors import ModelUnavailable
 
 SAMPLE_RATE = 16_000  # what Whisper and both VADs take
 CUT_SEARCH_SECONDS = 30.0
@@ -111,13 +111,6 @@ class AsrSettings:
     batch_size: int = 8  # whisperx batched inference
     cache_dir: str | None = None  # where "base" is assembled (default DEFAULT_CACHE_DIR)
     window_seconds: float = 20 * 60.0  # audio held and transcribed at a time
-
-
-class ModelUnavailable(PermanentError):
-    """The configured model cannot be found or fetched; the message says how to provide it."""
-
-    def __init__(self, message: str):
-        super().__init__("model_unavailable", message)
 
 
 class AsrEngine(Protocol):

@@ -26,6 +26,13 @@ class ContractViolation(PermanentError):
         super().__init__("contract_violation", message)
 
 
+class ModelUnavailable(PermanentError):
+    """A configured model cannot be found or fetched here; the message says how to provide it."""
+
+    def __init__(self, message: str):
+        super().__init__("model_unavailable", message)
+
+
 class MediaToolError(Exception):
     """ffmpeg or ffprobe exited with an error; `stderr` holds its last lines."""
 

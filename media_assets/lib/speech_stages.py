@@ -9,6 +9,7 @@ from media_assets.lib import asr, diarization, subtitles
 from media_assets.lib.attribution import attribute
 from media_assets.lib.lake import LakeStore, media_key
 from media_assets.lib.stage import StageResult, StageRun, read_document
+from media_assets.lib.timed_text import TimedWord
 
 CODE_VERSIONS = {"transcript": "1", "diarization": "1", "speaker_transcript": "1"}
 
@@ -77,6 +78,18 @@ class _Turn:
     end: float
 
 
+def _turns(turns_doc: dict) -> list[_Turn]:
+    return sorted((_Turn(t["speaker_id"], t["start_time"], t["end_time"]) for t in turns_doc["turns"]),
+                  key=lambda t: t.start)  # fmt: skip
+
+
+def attributed_words(text_doc: dict, turns_doc: dict) -> list[TimedWord]:
+    """The transcript's words, each with the speaker who talks over most of it."""
+    words = [w for s in text_doc["segments"] for w in s["words"]]
+    speakers = attribute([_Turn("", w["start"], w["end"]) for w in words], _turns(turns_doc))
+    return [TimedWord(w["start"], w["end"], w["text"], speaker) for w, speaker in zip(words, speakers, strict=True)]
+
+
 def speaker_transcript(lake: LakeStore, episode_id: str) -> StageResult:
     """Attribute every word and segment to a speaker; write both tables and SRT/WebVTT files."""
     text_doc = read_document(lake, "transcript", episode_id)
@@ -85,12 +98,12 @@ def speaker_transcript(lake: LakeStore, episode_id: str) -> StageResult:
                      {"transcript": text_doc["fingerprint"], "diarization": turns_doc["fingerprint"]})  # fmt: skip
     if done := stage.up_to_date():
         return done
-    turns = sorted((_Turn(t["speaker_id"], t["start_time"], t["end_time"]) for t in turns_doc["turns"]),
-                   key=lambda t: t.start)  # fmt: skip
+    turns = _turns(turns_doc)
     segments = text_doc["segments"]
     words = [(n, w) for n, s in enumerate(segments) for w in s["words"]]
     segment_speakers = attribute([_Turn("", s["start"], s["end"]) for s in segments], turns)
-    word_speakers = attribute([_Turn("", w["start"], w["end"]) for _, w in words], turns)
+    timed = attributed_words(text_doc, turns_doc)
+    word_speakers = [w.speaker for w in timed]
 
     stage.put_table("transcript_segments", [
         {"episode_id": episode_id, "segment_index": n, "start_time": s["start"], "end_time": s["end"],
@@ -103,8 +116,6 @@ def speaker_transcript(lake: LakeStore, episode_id: str) -> StageResult:
          "end_time": w["end"], "word": w["text"].strip(), "probability": w["probability"], "speaker_id": speaker}
         for i, ((n, w), speaker) in enumerate(zip(words, word_speakers, strict=True))
     ])  # fmt: skip
-    timed = [subtitles.TimedWord(w["start"], w["end"], w["text"], speaker)
-             for (_, w), speaker in zip(words, word_speakers, strict=True)]  # fmt: skip
     cues = subtitles.build_cues(timed)
     for name, text in (("srt", subtitles.to_srt(cues)), ("vtt", subtitles.to_webvtt(cues))):
         key = media_key("subtitles", episode_id, f"subtitles.{name}")

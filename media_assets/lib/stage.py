@@ -98,3 +98,9 @@ class StageRun:
         }
         self.lake.put_bytes(document_key(self.stage, self.episode_id), contracts.dump_document(self.stage, document))
         return StageResult(document, skipped=False)
+
+
+def read_table(lake: LakeStore, table: str, episode_id: str) -> list[dict]:
+    """A stage table's current rows for one episode ([] when the stage wrote none)."""
+    key = table_key(table, episode_id)
+    return tables.from_parquet_bytes(table, lake.get_bytes(key)) if lake.exists(key) else []

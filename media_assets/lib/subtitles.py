@@ -10,17 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from media_assets.lib.timed_text import TimedWord
+
 MAX_LINE_CHARS = 42
 MAX_LINES = 2
 MAX_CUE_SECONDS = 7.0
-
-
-@dataclass(frozen=True)
-class TimedWord:
-    start: float
-    end: float
-    text: str
-    speaker: str | None
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,48 @@ TABLES: dict[str, list[Column]] = {
             pa.Check.in_range(0, 1),
         ),
     ],
+    "chapters": [
+        _EPISODE,
+        _col("chapter_index", "int", "chapter number, from 0", pa.Check.ge(0)),
+        _col("start_time", "float", "chapter start (s); the first chapter starts at 0", pa.Check.ge(0)),
+        _col("end_time", "float", "chapter end (s); the last chapter ends at the episode's end", pa.Check.ge(0)),
+        _col("title", "str", "short title from the chapter's key phrases"),
+        _col("boundary_reason", "str", "why the chapter starts here: episode_start, or '+'-joined topic_shift, "
+             "pause, speaker_change, max_length (combined: no single feature stood out)"),
+        _col("topic_depth", "float", "TextTiling depth of the topic-similarity valley at the boundary",
+             nullable=True),
+        _col("pause_s", "float", "silence between the words either side of the boundary", nullable=True),
+        _col("speaker_shift", "float", "change in who talks across the boundary, 0-1", nullable=True),
+        _col("sentence_count", "int", "sentences in the chapter", pa.Check.ge(0)),
+        _col("word_count", "int", "words in the chapter", pa.Check.ge(0)),
+        _col("key_phrases", "str", "the chapter's key phrases, best first, '; '-separated"),
+        _col("category_id", "str", "best taxonomy category for the chapter's text", nullable=True),
+        _col("category_score", "float", "its score, 0-1", pa.Check.in_range(0, 1), nullable=True),
+    ],
+    "entities": [
+        _EPISODE,
+        _col("entity", "str", "the entity as first said"),
+        _col("label", "str", "spaCy label: PERSON, ORG, GPE, LOC, DATE, EVENT, ..."),
+        _col("mentions", "int", "times it was said (transcript and captions)", pa.Check.ge(1)),
+        _col("first_start_time", "float", "when it was first said (s)", pa.Check.ge(0)),
+        _col("first_end_time", "float", "end of that first mention (s)", pa.Check.ge(0)),
+        _col("sources", "str", "comma-separated: transcript, captions"),
+    ],
+    "keywords": [
+        _EPISODE,
+        _col("rank", "int", "1 = most relevant", pa.Check.ge(1)),
+        _col("keyword", "str", "noun phrase as first said (common nouns lower-cased, names as spelled)"),
+        _col("score", "float", "relevance to the episode (embedding similarity plus a repetition bonus)"),
+        _col("mentions", "int", "times it was said", pa.Check.ge(1)),
+        _col("first_start_time", "float", "when it was first said (s)", pa.Check.ge(0)),
+    ],
+    "classifications": [
+        _EPISODE,
+        _col("rank", "int", "1 = best category", pa.Check.ge(1)),
+        _col("category_id", "str", "taxonomy id (see media_assets/lib/taxonomy.py)"),
+        _col("category_name", "str", "display name"),
+        _col("score", "float", "similarity of the episode's text to the category, 0-1", pa.Check.in_range(0, 1)),
+    ],
 }
 
 
@@ -166,7 +208,8 @@ def _ordered_times(df: pd.DataFrame) -> pd.Series:
 
 
 _ORDERED = [pa.Check(_ordered_times, error="end_time must not precede start_time")]
-_TABLE_CHECKS = {name: _ORDERED for name in ("captions", "transcript_segments", "transcript_words", "speaker_turns")}
+_TABLE_CHECKS = {name: _ORDERED for name in ("captions", "transcript_segments", "transcript_words", "speaker_turns",
+                                              "chapters")}  # fmt: skip
 
 
 @cache
@@ -206,3 +249,10 @@ def to_parquet_bytes(table: str, rows: list[dict]) -> bytes:
     buffer = io.BytesIO()
     pq.write_table(arrow, buffer, compression="zstd")
     return buffer.getvalue()
+
+
+def from_parquet_bytes(table: str, data: bytes) -> list[dict]:
+    """Rows of a table file, checked against the table's contract on read."""
+    rows = pq.read_table(io.BytesIO(data)).to_pylist()
+    validate_rows(table, rows)
+    return rows
