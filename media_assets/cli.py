@@ -179,6 +179,10 @@ def demo(out=sys.stdout) -> bool:
     sql(SUMMARY_SQL, "table", out)
     print("\n== who said what (first words of each speech episode)", file=out)
     sql(SPEAKERS_SQL, "table", out)
+    print("\n== chapters (Podcasting 2.0 JSON, WebVTT and a chaptered MP3 in lake/media/distribution/)", file=out)
+    sql(CHAPTERS_SQL, "table", out)
+    print("\n== what each episode is about", file=out)
+    sql(ABOUT_SQL, "table", out)
     print("\n== dead letters", file=out)
     dlq("list", None, out)
     return accounted
@@ -204,6 +208,28 @@ SELECT e.original_name AS episode, s.speaker_id, round(min(s.start_time), 1) AS 
        left(string_agg(s.text, ' ' ORDER BY s.start_time), 60) AS says
 FROM transcript_segments s JOIN episodes e USING (episode_id)
 GROUP BY ALL ORDER BY episode, first_s
+"""
+
+
+CHAPTERS_SQL = """
+SELECT e.original_name AS episode, c.chapter_index AS n, round(c.start_time, 1) AS start_s,
+       round(c.end_time, 1) AS end_s, c.title, c.boundary_reason, c.category_id AS category
+FROM chapters c JOIN episodes e USING (episode_id)
+WHERE c.sentence_count > 0
+ORDER BY episode, n
+"""
+
+ABOUT_SQL = """
+SELECT e.original_name AS episode,
+       (SELECT category_name || ' ' || round(score, 2) FROM classifications k
+        WHERE k.episode_id = e.episode_id AND rank = 1) AS top_category,
+       (SELECT string_agg(keyword, ', ' ORDER BY rank) FROM keywords k
+        WHERE k.episode_id = e.episode_id AND rank <= 5) AS keywords,
+       (SELECT string_agg(entity || ' (' || label || ' ' || round(first_start_time, 1) || 's)', ', '
+                          ORDER BY first_start_time)
+        FROM entities n WHERE n.episode_id = e.episode_id AND label IN ('PERSON', 'ORG', 'GPE')) AS named
+FROM episodes e
+ORDER BY episode
 """
 
 

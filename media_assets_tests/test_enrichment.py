@@ -187,3 +187,19 @@ def test_episodes_without_speech_get_one_chapter_and_empty_enrichment(tmp_path) 
     enriched = results["enriched_metadata"].document
     assert enriched["entities"] == [] and enriched["keywords"] == [] and enriched["categories"] == []
     assert results["distribution"].document["chapter_count"] == 1
+
+
+def test_embedded_captions_are_a_second_text_source_and_tags_are_merged(tmp_path) -> None:
+    cues = [(0.5, 2.5, "Welcome to Paris with Maria Lopez."), (3.0, 5.5, "Tomorrow we visit the Louvre museum.")]
+    video = samples.video_with_subtitles(tmp_path / "clip.mp4", seconds=6.0, cues=cues)
+    lake = LocalStore(tmp_path / "lake")
+    episode_id = _episode(lake, video)  # its audio is a tone: the transcript is empty
+    document = enrichment_stages.enriched_metadata_stage(lake, episode_id, SETTINGS).document
+    assert document["text_sources"] == {"transcript": {"words": 0}, "captions": {"words": 12}}
+    sql = catalog.connect(lake)
+    found = sql.execute("select entity, label, first_start_time, first_end_time, sources from entities").fetchall()
+    assert ("Paris", "GPE", 0.5, 2.5, "captions") in found
+    assert ("Maria Lopez", "PERSON", 0.5, 2.5, "captions") in found
+    assert any("museum" in k for (k,) in sql.execute("select keyword from keywords").fetchall())
+    assert document["tags"]["title"] == samples.VIDEO_METADATA["title"]
+    assert document["exif"]["latitude"] == pytest.approx(float(samples.VIDEO_METADATA["location"][:8]), abs=1e-3)

@@ -113,7 +113,8 @@ def enriched_metadata_stage(lake: LakeStore, episode_id: str, settings: Enrichme
     sources = {
         "transcript": TimedText([TimedWord(w["start"], w["end"], w["text"]) for s in text_doc["segments"]
                                  for w in s["words"]]),
-        "captions": TimedText([TimedWord(c["start_time"], c["end_time"], c["text"]) for c in cues]),
+        # caption words carry their cue's times: the finest timing a subtitle track has
+        "captions": TimedText([TimedWord(c["start_time"], c["end_time"], w) for c in cues for w in c["text"].split()]),
     }  # fmt: skip
     nlp = load_spacy(settings.spacy_model)
     embedder = load_embedder(settings.embedding_model)

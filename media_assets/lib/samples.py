@@ -24,6 +24,8 @@ import numpy as np
 import pyloudnorm
 from mutagen.id3 import COMM, ID3, TALB, TCON, TDRC, TIT2, TPE1
 
+from media_assets.lib.scripts import THREE_TOPICS, TOPIC_SCRIPTS
+
 # Output options that keep ffmpeg from writing versions, dates or input metadata.
 _BITEXACT = ("-fflags", "+bitexact", "-flags", "+bitexact", "-map_metadata", "-1")
 
@@ -438,17 +440,25 @@ def demo_episodes(folder: Path) -> list[Path]:
     - episode02_monologue.mp3: speech, MP3 128k with ID3v2.4 tags
     - episode03_video.mp4: video + AAC audio + mov_text subtitles (see video_with_subtitles)
     - episode04_quiet_tone.flac: 440 Hz tone at -35 LUFS, 8 s
-    Without espeak-ng the two speech episodes are tones instead (with a warning).
+    - episode05_three_topics.mp3: about 3 minutes on cooking (host), astronomy (guest), then football
+      (host), from `scripts.THREE_TOPICS`; ID3-tagged
+    Without espeak-ng the speech episodes are tones instead (with a warning).
     """
     folder = Path(folder)
     interview = folder / "episode01_interview.wav"
     monologue = folder / "episode02_monologue.mp3"
+    topics = folder / "episode05_three_topics.mp3"
     mp3_tags = {"title": "Episode 2: Checksums and transcripts"}
+    topics_tags = {"title": "Episode 5: Kitchen, cosmos and football"}
     if shutil.which("espeak-ng"):
         conversation(interview, _DIALOGUE)
         with tempfile.TemporaryDirectory() as tmp:
             spoken = speech(Path(tmp) / "monologue.wav", _MONOLOGUE, sample_rate=44100)
             mp3_with_id3(monologue, tags=mp3_tags, source=spoken)
+            voices = [_DIALOGUE[0][:2], _DIALOGUE[1][:2], _DIALOGUE[0][:2]]
+            turns = [(*voice, " ".join(TOPIC_SCRIPTS[topic])) for voice, topic in zip(voices, THREE_TOPICS)]
+            conversation(Path(tmp) / "topics.wav", turns, gap=0.8)
+            mp3_with_id3(topics, tags=topics_tags, source=Path(tmp) / "topics.wav")
     else:
         warnings.warn(
             "espeak-ng not found: demo speech episodes are replaced by tones",
@@ -463,9 +473,11 @@ def demo_episodes(folder: Path) -> list[Path]:
             channels=1,
         )
         mp3_with_id3(monologue, tags=mp3_tags)
+        mp3_with_id3(topics, seconds=20.0, tags=topics_tags)
     return [
         interview,
         monologue,
         video_with_subtitles(folder / "episode03_video.mp4"),
         tone(folder / "episode04_quiet_tone.flac", seconds=8.0, lufs=-35.0),
+        topics,
     ]

@@ -1,0 +1,187 @@
+"""Benchmark: chapters + enriched_metadata + distribution per audio hour, and their share of the pipeline.
+
+1. Whole pipeline, measured: the three-topic episode (espeak-ng, about 3 minutes, `scripts.THREE_TOPICS`)
+   goes through every stage function once on a fresh lake (models loaded beforehand, so load time is
+   not counted): raw_media, normalized_audio, media_metadata, transcript (faster-whisper, `--model`),
+   diarization (local pyannote), speaker_transcript, chapters, enriched_metadata, distribution.
+   Seconds and real-time factor (RTF = seconds / audio seconds) per stage.
+2. One audio hour of the text stages, measured: the episode's audio looped to `--minutes` with ffmpeg
+   and normalized for real; its transcript and diarization documents are the 3-minute ones repeated
+   with shifted times (running Whisper and pyannote on an hour takes 20+ minutes here, and the text
+   stages only read those documents). chapters, enriched_metadata and distribution then run on it.
+3. Share: the text stages' hour against the whole pipeline's hour, where the speech stages' hour is
+   their RTF from step 1 times 3600 s (stated as an extrapolation) and the other stages are measured.
+
+Run:  .venv/bin/python benchmarks/enrichment.py [--model tiny.en] [--minutes 60]
+Figures also go to benchmarks/out/enrichment.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "out"
+SPEECH_STAGES = ("transcript", "diarization")
+TEXT_STAGES = ("chapters", "enriched_metadata", "distribution")
+
+
+def _env() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    sys.path.insert(0, str(REPO))
+
+
+def _episode(folder: Path) -> Path:
+    from media_assets.lib import samples
+    from media_assets.lib.scripts import THREE_TOPICS, TOPIC_SCRIPTS
+
+    path = folder / "three_topics.wav"
+    if not path.exists():
+        samples.conversation(path, [("en-us", 35, s) for t in THREE_TOPICS for s in TOPIC_SCRIPTS[t]], gap=0.5)
+    return path
+
+
+def _stages(model: str) -> dict:
+    from media_assets.lib import asr, enrichment_stages, pipeline, speech_stages
+    from media_assets.lib.diarization import DiarizationSettings
+    from media_assets.lib.loudness import LoudnessTarget
+    from media_assets.lib.media_contract import MediaLimits
+
+    settings = enrichment_stages.EnrichmentSettings()
+    return {
+        "raw_media": lambda lake, e: pipeline.raw_media(lake, e, MediaLimits()),
+        "normalized_audio": lambda lake, e: pipeline.normalized_audio(lake, e, LoudnessTarget()),
+        "media_metadata": pipeline.media_metadata_stage,
+        "transcript": lambda lake, e: speech_stages.transcript(lake, e, asr.AsrSettings(model=model)),
+        "diarization": lambda lake, e: speech_stages.diarization_stage(lake, e, DiarizationSettings(), None),
+        "speaker_transcript": speech_stages.speaker_transcript,
+        "chapters": lambda lake, e: enrichment_stages.chapters_stage(lake, e, settings),
+        "enriched_metadata": lambda lake, e: enrichment_stages.enriched_metadata_stage(lake, e, settings),
+        "distribution": enrichment_stages.distribution_stage,
+    }
+
+
+def _warm_models(model: str) -> None:
+    from media_assets.lib import asr, diarization, text_models
+
+    asr.load_engine(asr.AsrSettings(model=model))
+    diarization.load_pipeline(diarization.DiarizationSettings())
+    text_models.load_embedder(text_models.PACKAGED_EMBEDDER).encode(["warm up"])
+    text_models.load_spacy(text_models.DEFAULT_SPACY_MODEL)("Warm up.")
+
+
+def _register(lake, wav: Path) -> str:
+    from media_assets.lib.ingest import ingest
+    from media_assets.lib.media_contract import MediaLimits
+
+    (outcome,) = ingest([wav], lake, MediaLimits(), lambda ids: None)
+    return outcome.episode_id
+
+
+def _run(stages: dict, names, lake, episode_id: str) -> dict[str, float]:
+    seconds = {}
+    for name in names:
+        start = time.perf_counter()
+        result = stages[name](lake, episode_id)
+        seconds[name] = time.perf_counter() - start
+        assert not result.skipped, name
+    return seconds
+
+
+def _tiled_documents(lake, short_id: str, long_id: str, copies: int, period: float) -> None:
+    """The 3-minute transcript and diarization, repeated `copies` times `period` seconds apart."""
+    from media_assets.lib import contracts
+    from media_assets.lib.lake import document_key
+    from media_assets.lib.stage import read_document
+
+    def shift(item: dict, offset: float, keys: tuple[str, str]) -> dict:
+        return {**item, keys[0]: round(item[keys[0]] + offset, 3), keys[1]: round(item[keys[1]] + offset, 3)}
+
+    text = read_document(lake, "transcript", short_id)
+    text["segments"] = [
+        {**shift(s, n * period, ("start", "end")), "words": [shift(w, n * period, ("start", "end")) for w in s["words"]]}
+        for n in range(copies)
+        for s in text["segments"]
+    ]
+    turns = read_document(lake, "diarization", short_id)
+    turns["turns"] = [shift(t, n * period, ("start_time", "end_time")) for n in range(copies) for t in turns["turns"]]
+    for stage, document in (("transcript", text), ("diarization", turns)):
+        document["episode_id"] = long_id
+        lake.put_bytes(document_key(stage, long_id), contracts.dump_document(stage, document))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--minutes", type=float, default=60.0)
+    args = parser.parse_args()
+    _env()
+    from media_assets.lib.lake import LocalStore
+    from media_assets.lib.stage import read_document
+
+    work = OUT / "enrichment"
+    shutil.rmtree(work / "lake", ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    lake = LocalStore(work / "lake")
+    stages = _stages(args.model)
+    _warm_models(args.model)
+
+    short_wav = _episode(work)
+    short_id = _register(lake, short_wav)
+    short = _run(stages, list(stages), lake, short_id)
+    short_seconds = read_document(lake, "normalized_audio", short_id)["loudness"]["duration_s"]
+
+    copies = max(1, round(args.minutes * 60 / short_seconds))
+    long_wav = work / f"three_topics_x{copies}.wav"
+    if not long_wav.exists():
+        subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-stream_loop", str(copies - 1),
+                        "-i", str(short_wav), "-c", "copy", str(long_wav)], check=True)  # fmt: skip
+    long_id = _register(lake, long_wav)
+    long = _run(stages, ["raw_media", "normalized_audio", "media_metadata"], lake, long_id)
+    long_seconds = read_document(lake, "normalized_audio", long_id)["loudness"]["duration_s"]
+    _tiled_documents(lake, short_id, long_id, copies, long_seconds / copies)
+    long |= _run(stages, ["speaker_transcript", *TEXT_STAGES], lake, long_id)
+
+    hours = long_seconds / 3600
+    text_hour = sum(long[s] for s in TEXT_STAGES) / hours
+    speech_hour = sum(short[s] / short_seconds * 3600 for s in SPEECH_STAGES)
+    other_hour = sum(v for k, v in long.items() if k not in TEXT_STAGES) / hours
+    figures = {
+        "episode_seconds": round(short_seconds, 2),
+        "model": args.model,
+        "short_episode": {k: {"seconds": round(v, 3), "rtf": round(v / short_seconds, 4)} for k, v in short.items()},
+        "short_text_share": round(sum(short[s] for s in TEXT_STAGES) / sum(short.values()), 4),
+        "long_audio_seconds": round(long_seconds, 1),
+        "long_episode": {k: round(v, 3) for k, v in long.items()},
+        "text_stages_seconds_per_audio_hour": round(text_hour, 2),
+        "speech_stages_seconds_per_audio_hour_extrapolated": round(speech_hour, 1),
+        "other_stages_seconds_per_audio_hour": round(other_hour, 1),
+        "text_share_of_pipeline_hour": round(text_hour / (text_hour + speech_hour + other_hour), 4),
+        "chapters_per_hour": len(read_document(lake, "chapters", long_id)["chapters"]),
+    }
+    (OUT / "enrichment.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"episode: {short_seconds:.1f} s, ASR model {args.model}")
+    print(f"{'stage':<20}{'seconds':>10}{'RTF':>10}")
+    for name, value in short.items():
+        print(f"{name:<20}{value:>10.2f}{value / short_seconds:>10.4f}")
+    print(f"text stages' share of this episode's pipeline: {figures['short_text_share']:.1%}")
+    print(f"\n{long_seconds / 60:.1f} min of audio (the episode x{copies}):")
+    for name, value in long.items():
+        print(f"{name:<20}{value:>10.2f}")
+    print(f"chapters + enriched_metadata + distribution: {text_hour:.1f} s per audio hour "
+          f"({figures['chapters_per_hour']} chapters)")  # fmt: skip
+    print(f"speech stages per audio hour (extrapolated from RTF): {speech_hour:.0f} s; other stages: {other_hour:.0f} s")
+    print(f"text stages' share of a pipeline hour: {figures['text_share_of_pipeline_hour']:.1%}")
+
+
+if __name__ == "__main__":
+    main()
