@@ -189,7 +189,7 @@ def test_web_ui_shows_the_same_assets_partitions_and_runs(ran) -> None:
         partitions = {n["assetKey"]["path"][0]: n["partitionKeysByDimension"] for n in nodes}
         assert set(partitions) == {
             "raw_media", "normalized_audio", "normalized_video", "media_metadata", "transcript", "diarization",
-            "speaker_transcript", "catalog",
+            "speaker_transcript", "chapters", "enriched_metadata", "distribution", "catalog",
         }  # fmt: skip
         assert sorted(partitions["normalized_audio"][0]["partitionKeys"]) == registered
         runs = graphql("{ runsOrError { ... on Runs { results { status tags { key value } } } } }")

