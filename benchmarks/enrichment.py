@@ -107,8 +107,9 @@ def _tiled_documents(lake, short_id: str, long_id: str, copies: int, period: flo
         return {**item, keys[0]: round(item[keys[0]] + offset, 3), keys[1]: round(item[keys[1]] + offset, 3)}
 
     text = read_document(lake, "transcript", short_id)
+    times = ("start", "end")
     text["segments"] = [
-        {**shift(s, n * period, ("start", "end")), "words": [shift(w, n * period, ("start", "end")) for w in s["words"]]}
+        {**shift(s, n * period, times), "words": [shift(w, n * period, times) for w in s["words"]]}
         for n in range(copies)
         for s in text["segments"]
     ]
@@ -179,7 +180,8 @@ def main() -> None:
         print(f"{name:<20}{value:>10.2f}")
     print(f"chapters + enriched_metadata + distribution: {text_hour:.1f} s per audio hour "
           f"({figures['chapters_per_hour']} chapters)")  # fmt: skip
-    print(f"speech stages per audio hour (extrapolated from RTF): {speech_hour:.0f} s; other stages: {other_hour:.0f} s")
+    print(f"speech stages per audio hour (extrapolated from RTF): {speech_hour:.0f} s; "
+          f"other stages: {other_hour:.0f} s")  # fmt: skip
     print(f"text stages' share of a pipeline hour: {figures['text_share_of_pipeline_hour']:.1%}")
 
 
