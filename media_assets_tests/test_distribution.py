@@ -43,9 +43,6 @@ TAGS = {
 }
 
 
-# --- Podcasting 2.0 JSON chapters ---------------------------------------------------------------
-
-
 READ_BACK_TAGS = {
     "title": "Episode 7 - Making Progress",
     "artist": "Jane Doe",
@@ -55,6 +52,9 @@ READ_BACK_TAGS = {
     "comment": "Show notes\nsecond line",
     "keywords": ["hearing aids", "namespace", "progress"],
 }  # the tags as mutagen reads them back
+
+
+# --- Podcasting 2.0 JSON chapters ---------------------------------------------------------------
 
 
 def test_podcasting_chapters_document() -> None:
