@@ -9,7 +9,7 @@ import dagster as dg
 
 from media_assets.lib import tables
 from media_assets.lib.dead_letters import dead_letter
-from media_assets.lib.errors import PermanentError
+from media_assets.lib.errors import failure_reason, is_transient
 from media_assets.lib.lake import document_key
 from media_assets.lib.stage import StageResult
 from media_assets.resources import LakeResource
@@ -77,24 +77,26 @@ def run_stage(
 ) -> dg.MaterializeResult:
     """Run a stage body for the context's episode.
 
-    A PermanentError (bad media, contract violation) is dead-lettered and fails without retry.
-    Other errors are retried by RETRY_POLICY; the last attempt is dead-lettered before failing.
+    A transient error (errors.is_transient) is retried by RETRY_POLICY. Anything else, and a
+    transient error on the last attempt, is dead-lettered and fails at once without retry.
     """
     episode_id = context.partition_key
     attempt = context.retry_number + 1
     try:
         result = body()
-    except PermanentError as exc:
+    except Exception as exc:
+        transient = is_transient(exc)
+        if transient and attempt <= RETRY_POLICY.max_retries:
+            context.log.warning(f"{stage}: transient {type(exc).__name__} on attempt {attempt}, will retry: {exc}")
+            raise
         _dead_letter(context, lake, stage, episode_id, exc, attempt)
+        reason = failure_reason(exc)
         raise dg.Failure(
-            description=f"{stage} rejected episode {episode_id}: [{exc.reason}] {exc.message}",
-            metadata={"reason": exc.reason},
+            description=f"{stage} failed for episode {episode_id} after {attempt} attempt(s): "
+            f"[{reason}] {type(exc).__name__}: {exc}",
+            metadata={"reason": reason, "failure_class": "transient" if transient else "permanent"},
             allow_retries=False,
         ) from exc
-    except Exception as exc:
-        if attempt > RETRY_POLICY.max_retries:
-            _dead_letter(context, lake, stage, episode_id, exc, attempt)
-        raise
     document = result.document
     return dg.MaterializeResult(
         data_version=dg.DataVersion(result.fingerprint),

@@ -13,7 +13,7 @@ import traceback as tb
 from datetime import UTC, datetime
 
 from media_assets.lib import contracts
-from media_assets.lib.errors import PermanentError
+from media_assets.lib.errors import failure_reason, is_transient
 from media_assets.lib.lake import LakeStore
 
 PREFIX = "_dlq"
@@ -46,7 +46,8 @@ def dead_letter(
         "subject": subject,
         "episode_id": episode_id,
         "path": path,
-        "reason": error.reason if isinstance(error, PermanentError) else "exhausted_retries",
+        "reason": failure_reason(error),
+        "failure_class": "transient" if is_transient(error) else "permanent",
         "error_type": type(error).__name__,
         "message": str(error),
         "traceback": "".join(tb.format_exception(type(error), error, error.__traceback__)),

@@ -1,9 +1,33 @@
 """Error types shared by the pure logic and the Dagster layer.
 
-`PermanentError` means "retrying cannot help" (bad media, broken contract): the Dagster layer
-turns it into a non-retryable failure plus a dead-letter record. Anything else is treated as
-transient and retried with backoff.
+Whether a failure is worth retrying is decided here, and only here (`is_transient`), from an
+explicit list of what is transient: network and storage I/O errors, timeouts, throttling, out of
+memory, and a tool killed by a signal. Everything else is permanent, including an unexpected
+exception in our own code: it reproduces on every attempt, so retrying only delays the dead letter.
 """
+
+from __future__ import annotations
+
+import errno
+import subprocess
+
+# OSError numbers of failures that can clear by themselves: storage and network trouble,
+# resource exhaustion. ENOENT, EACCES, EISDIR... reproduce identically and are not here.
+TRANSIENT_ERRNOS = frozenset(
+    {
+        errno.EIO, errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ENOMEM, errno.ENOSPC, errno.EDQUOT,
+        errno.ESTALE, errno.EMFILE, errno.ENFILE, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNREFUSED,
+        errno.ECONNABORTED, errno.EPIPE, errno.ENETDOWN, errno.ENETUNREACH, errno.ENETRESET,
+        errno.EHOSTDOWN, errno.EHOSTUNREACH,
+    }
+)  # fmt: skip
+# S3 and other AWS error codes that mean "slow down" or "try again".
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded", "TooManyRequestsException",
+        "RequestTimeout", "RequestTimeoutException", "ServiceUnavailable", "InternalError",
+    }
+)  # fmt: skip
 
 
 class PermanentError(Exception):
@@ -42,3 +66,62 @@ class MediaToolError(Exception):
         self.command = command
         self.returncode = returncode
         self.stderr = stderr
+
+
+def _killed_by_signal(returncode: int) -> bool:
+    """subprocess reports a signal as a negative code; shells as 128 + signal; ffmpeg exits 255
+    when it caught SIGINT/SIGTERM."""
+    return returncode < 0 or returncode > 128
+
+
+def _transient_alone(exc: BaseException) -> bool:
+    if isinstance(exc, PermanentError):
+        return False
+    if isinstance(exc, MediaToolError):
+        return _killed_by_signal(exc.returncode)
+    if isinstance(exc, (TimeoutError, ConnectionError, MemoryError, subprocess.TimeoutExpired)):
+        return True
+    if any(cls.__name__ == "OutOfMemoryError" for cls in type(exc).__mro__):  # torch (CUDA) out of memory
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in TRANSIENT_ERRNOS
+    return _transient_aws(exc)
+
+
+def _transient_aws(exc: BaseException) -> bool:
+    try:
+        from botocore import exceptions as boto
+    except ImportError:  # pragma: no cover - botocore is a dependency
+        return False
+    if isinstance(exc, (boto.ConnectionError, boto.HTTPClientError)):  # endpoint unreachable, read/connect timeouts
+        return True
+    if isinstance(exc, boto.ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return exc.response.get("Error", {}).get("Code") in THROTTLING_CODES or status == 429 or status >= 500
+    return False
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when retrying may help: `exc`, or an error it was raised from, is on the transient list.
+    A PermanentError is never transient, whatever caused it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, PermanentError):
+            return False
+        if _transient_alone(current):
+            return True
+        seen.add(id(current))
+        current = current.__cause__
+    return False
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The dead-letter reason code for an error that ended a stage."""
+    if isinstance(exc, PermanentError):
+        return exc.reason
+    if is_transient(exc):
+        return "exhausted_retries"
+    if isinstance(exc, MediaToolError):
+        return "media_tool_failed"
+    return "unexpected_error"

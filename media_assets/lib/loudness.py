@@ -14,6 +14,9 @@ ffmpeg traps this module handles:
   any length, matches an independent BS.1770 meter, and runs about 7x faster than a
   dynamic-mode pass (no 192 kHz processing).
 - Digital silence has no measurable loudness (-inf): it is resampled without gain.
+- More than two channels (5.1, 7.1...) are downmixed to stereo *before* measuring, with ffmpeg's
+  standard matrix (the one `-ac 2` uses: centre and surrounds at -3 dB, LFE dropped), so the
+  target applies to what is delivered; downmixing after loudnorm would miss it.
 """
 
 from __future__ import annotations
@@ -120,10 +123,19 @@ def measure(src: Path, target: LoudnessTarget, pre_filters: list[str]) -> Measur
     return measurement_from(parse_loudnorm_json(stderr), "input")
 
 
-def _write_pcm_args(dst: Path, target: LoudnessTarget, channels: int) -> list[str]:
-    downmix = ["-ac", "2"] if channels > 2 else []
+def output_channels(source_channels: int) -> int:
+    """Mono stays mono, stereo stays stereo, anything wider becomes stereo."""
+    return min(source_channels, 2)
+
+
+def downmix_filters(source_channels: int) -> list[str]:
+    """The standard stereo downmix for more than two channels, as a filter (the matrix `-ac 2` uses)."""
+    return ["aformat=channel_layouts=stereo"] if source_channels > 2 else []
+
+
+def _write_pcm_args(dst: Path, target: LoudnessTarget) -> list[str]:
     return [
-        "-ar", str(target.sample_rate), *downmix, "-c:a", "pcm_s16le", "-map_metadata", "-1",
+        "-ar", str(target.sample_rate), "-c:a", "pcm_s16le", "-map_metadata", "-1",
         "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "wav", "-y", file_url(dst),
     ]  # fmt: skip
 
@@ -137,31 +149,34 @@ def _figures(prefix: str, measured: Measurement | None) -> dict:
     }
 
 
-def normalize(src: Path, dst: Path, target: LoudnessTarget, channels: int) -> dict:
-    """Normalize the first audio stream of `src` into a 16-bit PCM WAV at `dst`.
+def normalize(src: Path, dst: Path, target: LoudnessTarget, source_channels: int) -> dict:
+    """Normalize the first audio stream of `src` (with `source_channels` channels) into a 16-bit
+    PCM WAV at `dst`.
 
     Returns the `loudness` row fields (without episode_id): input and output I/TP/LRA, the
-    targets, the mode ffmpeg reported, and what this module did to stay linear.
+    targets, the mode ffmpeg reported, and what this module did to stay linear. Input figures
+    are measured after the downmix, on the signal that gets the gain.
     """
+    downmix = downmix_filters(source_channels)
     resample = f"aresample={target.sample_rate}"
-    measured = original = measure(src, target, [])
+    measured = original = measure(src, target, downmix)
     if measured is None:
-        run_ffmpeg(["-v", "error", *_input_args(src), "-af", resample, *_write_pcm_args(dst, target, channels)])
+        run_ffmpeg(["-v", "error", *_input_args(src), "-af", ",".join([*downmix, resample]), *_write_pcm_args(dst, target)])
         return {**_figures("input", None), **_figures("output", None), **_targets(target), "effective_lra": None,
                 "normalization_type": "none", "pre_limiter_ceiling_db": None}  # fmt: skip
 
-    pre_filters: list[str] = []
+    pre_filters: list[str] = downmix
     limiter_db = None
     for headroom in LIMITER_HEADROOMS_DB:
         ceiling = limiter_ceiling_db(measured, target, headroom)
         if ceiling is None or ceiling < MIN_LIMITER_CEILING_DB:
             break
         limiter_db = round(ceiling, 2)
-        pre_filters = [limiter_filter(ceiling)]
+        pre_filters = [*downmix, limiter_filter(ceiling)]
         measured = measure(src, target, pre_filters)
     lra = effective_lra(measured, target)
     chain = ",".join([*pre_filters, loudnorm_filter(target, lra, measured), resample])
-    stderr = run_ffmpeg(["-v", "info", *_input_args(src), "-af", chain, *_write_pcm_args(dst, target, channels)])
+    stderr = run_ffmpeg(["-v", "info", *_input_args(src), "-af", chain, *_write_pcm_args(dst, target)])
     stats = parse_loudnorm_json(stderr)
     return {
         **_figures("input", original),

@@ -8,8 +8,8 @@ wrappers around these, so the stages also run and test without Dagster.
 from __future__ import annotations
 
 import dataclasses
-import wave
-from pathlib import Path
+
+import soundfile
 
 from media_assets.lib import contracts, loudness, media_metadata, video
 from media_assets.lib.lake import LakeStore, document_key, media_key, raw_key
@@ -19,7 +19,7 @@ from media_assets.lib.stage import StageResult, StageRun, read_document
 # Bump a stage's code version whenever its outputs would change for the same inputs.
 CODE_VERSIONS = {
     "raw_media": "1",
-    "normalized_audio": "2",
+    "normalized_audio": "3",
     "normalized_video": "1",
     "media_metadata": "1",
 }
@@ -101,20 +101,26 @@ def normalized_audio(lake: LakeStore, episode_id: str, target: loudness.Loudness
     )
     if done := stage.up_to_date():
         return done
-    audio = _first(raw["probe"]["streams"], "audio")
-    channels = min(audio["channels"] or 2, 2)
+    streams = raw["probe"]["streams"]
+    audio = _first(streams, "audio")
+    source_channels = audio["channels"] or 2
     with lake.local_copy(raw_key(episode_id)) as original, lake.scratch_dir() as tmp:
         wav = tmp / "audio.wav"
-        report = loudness.normalize(original, wav, target, channels)
-        row = {"episode_id": episode_id, **report, "channels": channels, "duration_s": round(_wav_seconds(wav), 6)}
+        report = loudness.normalize(original, wav, target, source_channels)
+        row = {
+            "episode_id": episode_id,
+            **report,
+            "channels": loudness.output_channels(source_channels),
+            "duration_s": round(soundfile.info(str(wav)).duration, 6),
+            "source_stream_index": audio["index"],
+            "source_audio_streams": sum(s["codec_type"] == "audio" for s in streams),
+            "source_channels": source_channels,
+            "source_channel_layout": audio.get("channel_layout"),
+            "downmix": "standard stereo matrix" if loudness.downmix_filters(source_channels) else None,
+        }
         stage.put_file("audio", media_key("normalized_audio", episode_id, "audio.wav"), wav)
     stage.put_table("loudness", [row])
     return stage.finish({"loudness": row})
-
-
-def _wav_seconds(path: Path) -> float:
-    with wave.open(str(path)) as handle:
-        return handle.getnframes() / handle.getframerate()
 
 
 def normalized_video(lake: LakeStore, episode_id: str, settings: video.VideoSettings) -> StageResult:

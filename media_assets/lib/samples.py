@@ -251,6 +251,32 @@ def mp3_with_id3(
     return path
 
 
+CHANNEL_COUNTS = {"mono": 1, "stereo": 2, "5.1": 6, "7.1": 8}
+
+
+def channel_tones(
+    path: Path,
+    layouts: tuple[str, ...] = ("5.1",),
+    seconds: float = 6.0,
+    sample_rate: int = 48000,
+    amplitude: float = 0.05,
+    codec_args: tuple[str, ...] = (),
+) -> Path:
+    """One audio stream per entry of `layouts` (ffmpeg layout names), each channel a sine of its
+    own frequency (stream s, channel c: 220 + 110 * (c + 8 s) Hz) at `amplitude`. ffmpeg writes
+    it with `codec_args` (e.g. ("-c:a", "ac3")) into the container the suffix names."""
+    path = _prepare(path)
+    inputs: list[str] = []
+    for s, layout in enumerate(layouts):
+        exprs = "|".join(
+            f"{amplitude}*sin(2*PI*{220 + 110 * (c + 8 * s)}*t)" for c in range(CHANNEL_COUNTS[layout])
+        )
+        inputs += ["-f", "lavfi", "-i", f"aevalsrc={exprs}:c={layout}:s={sample_rate}:d={seconds}"]
+    maps = [arg for s in range(len(layouts)) for arg in ("-map", str(s))]
+    _ffmpeg(*inputs, *maps, *codec_args, *_BITEXACT, path)
+    return path
+
+
 # --- video -------------------------------------------------------------------
 
 

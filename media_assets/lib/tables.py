@@ -92,6 +92,16 @@ TABLES: dict[str, list[Column]] = {
         _col("bit_depth", "int", "output bits per sample", pa.Check.eq(16)),
         _col("channels", "int", "output channels", pa.Check.in_range(1, 2)),
         _col("duration_s", "float", "output duration in seconds", pa.Check.gt(0)),
+        _col("source_stream_index", "int", "ffprobe index of the audio stream used (the first one)", pa.Check.ge(0)),
+        _col("source_audio_streams", "int", "audio streams in the upload", pa.Check.ge(1)),
+        _col("source_channels", "int", "channels of the audio stream used", pa.Check.ge(1)),
+        _col("source_channel_layout", "str", "its channel layout as ffprobe names it", nullable=True),
+        _col(
+            "downmix",
+            "str",
+            "how more than two channels became stereo (ffmpeg's standard matrix, LFE dropped); null: none",
+            nullable=True,
+        ),
     ],
     "video_renditions": [
         _EPISODE,
