@@ -151,18 +151,72 @@ def test_corrupted_stored_bytes_fail_permanently_into_the_dead_letter_store(regi
     assert record["run_id"] == result.run_id
 
 
-def test_transient_failures_retry_with_backoff_then_dead_letter(registered, monkeypatch) -> None:
-    """An error that is not a contract violation (here: the ffmpeg binary is gone) is retried by
-    the RetryPolicy; when the retries run out, the last attempt writes the dead-letter record."""
-    instance, resources, store, episode_id = registered
-    assert _materialize(instance, resources, episode_id, ["raw_media"]).success
-    monkeypatch.setenv("MEDIA_LAKE_FFMPEG", "/nonexistent/ffmpeg")
-    result = _materialize(instance, resources, episode_id, ["normalized_audio"])
-    assert not result.success
+def fake_ffmpeg(folder, monkeypatch, body: str) -> None:
+    """Point the stages at an `ffmpeg` that is a shell script doing `body` (a real process)."""
+    script = folder / "ffmpeg"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("MEDIA_LAKE_FFMPEG", str(script))
+
+
+def _retry_events(result) -> tuple[list, list]:
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     restarts = [e for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
+    return retries, restarts
+
+
+def test_tool_killed_by_a_signal_is_retried_with_growing_delays_then_dead_lettered(
+    registered, tmp_path, monkeypatch
+) -> None:
+    """A tool killed by a signal (here ffmpeg gets SIGKILL, as from the OOM killer) is transient:
+    retried by the RetryPolicy with exponential backoff; the last attempt writes the dead letter."""
+    instance, resources, store, episode_id = registered
+    assert _materialize(instance, resources, episode_id, ["raw_media"]).success
+    fake_ffmpeg(tmp_path, monkeypatch, "kill -9 $$")
+    result = _materialize(instance, resources, episode_id, ["normalized_audio"])
+    assert not result.success
+    retries, restarts = _retry_events(result)
     assert len(retries) == len(restarts) == RETRY_POLICY.max_retries
+    waits = [e.event_specific_data.seconds_to_wait for e in retries]
+    base = RETRY_POLICY.delay
+    for attempt, wait in enumerate(waits, start=1):  # (2^n - 1) * base, +- base of jitter
+        assert (2**attempt - 2) * base <= wait <= 2**attempt * base, waits
+    assert waits == sorted(waits)
+    starts = [
+        entry.timestamp
+        for entry in instance.all_logs(result.run_id)
+        if entry.dagster_event and entry.dagster_event.event_type_value in ("STEP_START", "STEP_RESTARTED")
+    ]
+    assert all(b - a >= wait for a, b, wait in zip(starts, starts[1:], waits))  # it really waited
     (record,) = dead_letters.list_records(store)
     assert record["stage"] == "normalized_audio" and record["reason"] == "exhausted_retries"
+    assert record["failure_class"] == "transient"
     assert record["attempts"] == RETRY_POLICY.max_retries + 1
-    assert record["error_type"] == "FileNotFoundError"
+    assert record["error_type"] == "MediaToolError" and "exited with -9" in record["message"]
+
+
+@pytest.mark.parametrize(
+    "body, error_type, reason",
+    [
+        ('echo "Invalid data found when processing input" >&2; exit 1', "MediaToolError", "media_tool_failed"),
+        (None, "FileNotFoundError", "unexpected_error"),  # the binary is gone: a deployment error
+    ],
+)
+def test_deterministic_errors_are_dead_lettered_after_one_attempt(
+    registered, tmp_path, monkeypatch, body, error_type, reason
+) -> None:
+    instance, resources, store, episode_id = registered
+    assert _materialize(instance, resources, episode_id, ["raw_media"]).success
+    if body is None:
+        monkeypatch.setenv("MEDIA_LAKE_FFMPEG", str(tmp_path / "no-such-ffmpeg"))
+    else:
+        fake_ffmpeg(tmp_path, monkeypatch, body)
+    result = _materialize(instance, resources, episode_id, ["normalized_audio"])
+    assert not result.success
+    assert _retry_events(result) == ([], [])
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert f"[{reason}] {error_type}" in failure.step_failure_data.error.message
+    (record,) = dead_letters.list_records(store)
+    assert (record["stage"], record["reason"], record["failure_class"]) == ("normalized_audio", reason, "permanent")
+    assert record["attempts"] == 1 and record["error_type"] == error_type
+    assert "Traceback" in record["traceback"] and "normalize" in record["traceback"]

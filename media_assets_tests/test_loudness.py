@@ -52,7 +52,7 @@ def test_inputs_end_at_target(tmp_path: Path, kind: str, input_lufs: float) -> N
         src = samples.noise(tmp_path / "in.wav", seconds=12.0, lufs=input_lufs, sample_rate=44100)
     assert integrated_lufs(src) == pytest.approx(input_lufs, abs=0.1)
     out = tmp_path / "out.wav"
-    report = loudness.normalize(src, out, LoudnessTarget(), channels=soundfile.info(src).channels)
+    report = loudness.normalize(src, out, LoudnessTarget(), source_channels=soundfile.info(src).channels)
 
     assert integrated_lufs(out) == pytest.approx(-23.0, abs=0.5)
     assert true_peak_dbtp(out) <= -1.0

@@ -83,9 +83,9 @@ def _transient_alone(exc: BaseException) -> bool:
         return True
     if any(cls.__name__ == "OutOfMemoryError" for cls in type(exc).__mro__):  # torch (CUDA) out of memory
         return True
-    if isinstance(exc, OSError):
-        return exc.errno in TRANSIENT_ERRNOS
-    return _transient_aws(exc)
+    if _transient_aws(exc):  # before OSError: botocore's timeouts are OSErrors without an errno
+        return True
+    return isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS
 
 
 def _transient_aws(exc: BaseException) -> bool:

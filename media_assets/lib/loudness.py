@@ -161,7 +161,8 @@ def normalize(src: Path, dst: Path, target: LoudnessTarget, source_channels: int
     resample = f"aresample={target.sample_rate}"
     measured = original = measure(src, target, downmix)
     if measured is None:
-        run_ffmpeg(["-v", "error", *_input_args(src), "-af", ",".join([*downmix, resample]), *_write_pcm_args(dst, target)])
+        chain = ",".join([*downmix, resample])
+        run_ffmpeg(["-v", "error", *_input_args(src), "-af", chain, *_write_pcm_args(dst, target)])
         return {**_figures("input", None), **_figures("output", None), **_targets(target), "effective_lra": None,
                 "normalization_type": "none", "pre_limiter_ceiling_db": None}  # fmt: skip
 

@@ -268,9 +268,7 @@ def channel_tones(
     path = _prepare(path)
     inputs: list[str] = []
     for s, layout in enumerate(layouts):
-        exprs = "|".join(
-            f"{amplitude}*sin(2*PI*{220 + 110 * (c + 8 * s)}*t)" for c in range(CHANNEL_COUNTS[layout])
-        )
+        exprs = "|".join(f"{amplitude}*sin(2*PI*{220 + 110 * (c + 8 * s)}*t)" for c in range(CHANNEL_COUNTS[layout]))
         inputs += ["-f", "lavfi", "-i", f"aevalsrc={exprs}:c={layout}:s={sample_rate}:d={seconds}"]
     maps = [arg for s in range(len(layouts)) for arg in ("-map", str(s))]
     _ffmpeg(*inputs, *maps, *codec_args, *_BITEXACT, path)

@@ -174,10 +174,13 @@ TABLES: dict[str, list[Column]] = {
         _col("start_time", "float", "chapter start (s); the first chapter starts at 0", pa.Check.ge(0)),
         _col("end_time", "float", "chapter end (s); the last chapter ends at the episode's end", pa.Check.ge(0)),
         _col("title", "str", "short title from the chapter's key phrases"),
-        _col("boundary_reason", "str", "why the chapter starts here: episode_start, or '+'-joined topic_shift, "
-             "pause, speaker_change, max_length (combined: no single feature stood out)"),
-        _col("topic_depth", "float", "TextTiling depth of the topic-similarity valley at the boundary",
-             nullable=True),
+        _col(
+            "boundary_reason",
+            "str",
+            "why the chapter starts here: episode_start, or '+'-joined topic_shift, "
+            "pause, speaker_change, max_length (combined: no single feature stood out)",
+        ),
+        _col("topic_depth", "float", "TextTiling depth of the topic-similarity valley at the boundary", nullable=True),
         _col("pause_s", "float", "silence between the words either side of the boundary", nullable=True),
         _col("speaker_shift", "float", "change in who talks across the boundary, 0-1", nullable=True),
         _col("sentence_count", "int", "sentences in the chapter", pa.Check.ge(0)),
