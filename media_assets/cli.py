@@ -6,10 +6,14 @@ import argparse
 import csv
 import json
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 
+from media_assets import run_liveness
+from media_assets.defs.common import COMPUTE_CLASSES
 from media_assets.instance import get_instance
 from media_assets.lib import catalog, dead_letters
 from media_assets.lib import ingest as lake_ingest
@@ -17,6 +21,7 @@ from media_assets.resources import LakeResource, MediaSettings
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 DEMO_INBOX = Path("demo_inbox")
+SLOT_WATCH_SECONDS = 2.0
 
 
 def _definitions() -> dg.Definitions:
@@ -50,10 +55,64 @@ def ingest(paths: list[Path], out=sys.stdout) -> list[lake_ingest.Outcome]:
     return outcomes
 
 
+def reap_dead_runs(instance: dg.DagsterInstance, lake, err=sys.stderr) -> list[run_liveness.DeadRun]:
+    """Fail, free and dead-letter runs whose process is gone, saying so on `err`."""
+    reaped = run_liveness.reap_dead_runs(instance, lake, list(COMPUTE_CLASSES))
+    for dead in reaped:
+        print(f"media-lake: cleaned up: {dead.describe()}", file=err, flush=True)
+    return reaped
+
+
+def waiting_steps(instance: dg.DagsterInstance) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """(pool, step) of each step of this process's runs that waits for a slot, with the
+    (run id, step) holding that pool's slots."""
+    mine = {r.run_id for r in instance.get_runs(filters=dg.RunsFilter(
+        statuses=run_liveness.LIVE_STATUSES, tags=run_liveness.owner_tags()))}  # fmt: skip
+    waiting = {}
+    for pool in COMPUTE_CLASSES:
+        info = instance.event_log_storage.get_concurrency_info(pool)
+        for pending in info.pending_steps:
+            if pending.run_id in mine and pending.assigned_timestamp is None:
+                waiting[(pool, pending.step_key)] = [(s.run_id, s.step_key) for s in info.claimed_slots]
+    return waiting
+
+
+@contextmanager
+def slot_watch(instance: dg.DagsterInstance, lake, err=sys.stderr):
+    """While a run goes on: say which run holds the slot a step waits for (once per change), and
+    clean up holders whose process died, so that a dead run never blocks this one."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        told: dict = {}
+        while not stop.wait(SLOT_WATCH_SECONDS):
+            waiting = waiting_steps(instance)
+            if not waiting:
+                continue
+            if reap_dead_runs(instance, lake, err):
+                continue
+            for (pool, step), holders in waiting.items():
+                if told.get((pool, step)) != holders:
+                    held_by = ", ".join(f"run {run_id} (step {key})" for run_id, key in holders) or "nobody yet"
+                    print(
+                        f"media-lake: {step} waits for a slot in pool {pool}, held by {held_by}", file=err, flush=True
+                    )
+                    told[(pool, step)] = holders
+
+    watcher = threading.Thread(target=watch, name="slot-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+
+
 def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys.stdout) -> bool:
     """One in-process run per episode (each shows in the UI), then the catalog.
 
-    Returns True when every episode ended materialized or dead-lettered.
+    Runs left STARTED by a process that died are cleaned up first. Returns True when every
+    episode ended materialized or dead-lettered.
     """
     instance = get_instance()
     definitions = _definitions()
@@ -65,19 +124,21 @@ def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys
         raise SystemExit(f"unknown episode(s): {', '.join(unknown)} (ingest them first)")
     selection = [s for s in (select or [a.key.to_user_string() for a in episode_assets]) if s != "catalog"]
     lake = _lake(definitions).store()
+    reap_dead_runs(instance, lake)
     accounted = True
     episodes_to_run = targets if selection else []  # `--select catalog` alone refreshes only the catalog
     for episode_id in episodes_to_run:
-        result = dg.materialize(
-            episode_assets,
-            partition_key=episode_id,
-            instance=instance,
-            resources=definitions.resources,
-            selection=selection,
-            raise_on_error=False,
-            run_config=QUIET_LOGS,
-            tags={"media-lake/episode": episode_id},
-        )
+        with slot_watch(instance, lake):
+            result = dg.materialize(
+                episode_assets,
+                partition_key=episode_id,
+                instance=instance,
+                resources=definitions.resources,
+                selection=selection,
+                raise_on_error=False,
+                run_config=QUIET_LOGS,
+                tags={"media-lake/episode": episode_id, **run_liveness.owner_tags()},
+            )
         failed = sorted({e.step_key for e in result.all_events if e.is_step_failure})
         dead_lettered = any(r["run_id"] == result.run_id for r in dead_letters.list_records(lake))
         accounted &= result.success or dead_lettered
@@ -100,6 +161,7 @@ def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys
         resources=definitions.resources,
         selection=[catalog_asset.key],
         run_config=QUIET_LOGS,
+        tags=run_liveness.owner_tags(),
     )
     return accounted
 

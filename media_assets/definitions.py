@@ -4,6 +4,8 @@ from pathlib import Path
 
 import dagster as dg
 
+import media_assets.dagster_fixes  # noqa: F401  (applied on import)
+
 
 @dg.definitions
 def defs() -> dg.Definitions:

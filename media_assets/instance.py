@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+import media_assets.dagster_fixes  # noqa: F401  (applied on import)
 from media_assets.defs.common import COMPUTE_CLASSES
 
 DEFAULT_HOME = ".dagster_home"

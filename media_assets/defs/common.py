@@ -13,6 +13,7 @@ from media_assets.lib.errors import failure_reason, is_transient
 from media_assets.lib.lake import document_key
 from media_assets.lib.stage import StageResult
 from media_assets.resources import LakeResource
+from media_assets.run_liveness import tag_run_owner
 
 episodes = dg.DynamicPartitionsDefinition(name="episodes")
 
@@ -82,6 +83,7 @@ def run_stage(
     """
     episode_id = context.partition_key
     attempt = context.retry_number + 1
+    tag_run_owner(context.instance, context.run)
     try:
         result = body()
     except Exception as exc:

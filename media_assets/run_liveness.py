@@ -1,0 +1,166 @@
+"""Runs whose process died (kill -9, the OOM killer, power loss) must not block later work.
+
+A run that dies without reporting stays STARTED in the Dagster instance and keeps the pool slots
+its steps claimed, so every later step of that pool waits forever. Every run therefore carries the
+identity of the process that executes it (host, boot id, pid and the pid's start time, so that a
+reused pid or a reboot is not mistaken for the old process). `reap_dead_runs` finds STARTED runs
+whose process is gone on this host, marks them failed, frees their pool slots and dead-letters
+the step that was running. The CLI calls it before it materializes and while a step waits for a
+slot; the `dead_run_sensor` calls it in the daemon. Runs owned by another host are left to that
+host's reaper (or Dagster run monitoring, where the run launcher supports it).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from media_assets.lib.dead_letters import dead_letter
+from media_assets.lib.errors import PermanentError
+from media_assets.lib.lake import LakeStore
+
+TAG_HOST = "media-lake/host"
+TAG_BOOT = "media-lake/boot-id"
+TAG_PID = "media-lake/pid"
+TAG_PID_START = "media-lake/pid-start"
+LIVE_STATUSES = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+_STEP_EVENTS = {
+    dg.DagsterEventType.STEP_START,
+    dg.DagsterEventType.STEP_RESTARTED,
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+}
+
+
+class ProcessDied(PermanentError):
+    """The process running a step is gone; nothing is left to retry it (replay the dead letter)."""
+
+    def __init__(self, message: str):
+        super().__init__("process_died", message)
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _start_ticks(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot); None when it does not run (gone, or a
+    zombie nobody has waited for); "" when this cannot be told."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return ""
+    fields = stat.rsplit(")", 1)[1].split()  # from field 3 on; the name before ")" may hold spaces
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def run_worker_pid() -> int:
+    """The process that executes the run: this one, or the run worker that started this step
+    process (multiprocess executor)."""
+    parent = multiprocessing.parent_process()
+    return parent.pid if parent is not None and parent.pid else os.getpid()
+
+
+def owner_tags(pid: int | None = None) -> dict[str, str]:
+    pid = run_worker_pid() if pid is None else pid
+    return {
+        TAG_HOST: socket.gethostname(),
+        TAG_BOOT: _boot_id(),
+        TAG_PID: str(pid),
+        TAG_PID_START: _start_ticks(pid) or "",
+    }
+
+
+def owner_is_gone(tags: dict[str, str]) -> bool:
+    """True only when the owner was on this host and is certainly not running any more."""
+    if TAG_PID not in tags or tags.get(TAG_HOST) != socket.gethostname():
+        return False
+    if tags.get(TAG_BOOT) and tags[TAG_BOOT] != _boot_id():
+        return True  # the machine rebooted since
+    started = _start_ticks(int(tags[TAG_PID]))
+    if started is None:
+        return True
+    return bool(tags.get(TAG_PID_START)) and bool(started) and started != tags[TAG_PID_START]  # pid reused
+
+
+def tag_run_owner(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+    """Record the executing process on a run that was launched without it (e.g. by the daemon)."""
+    if TAG_PID not in run.tags:
+        instance.add_run_tags(run.run_id, owner_tags())
+
+
+@dataclass(frozen=True)
+class DeadRun:
+    run_id: str
+    episode_id: str | None
+    pid: str
+    host: str
+    steps: tuple[str, ...]  # the steps that were running when the process died
+    pools: tuple[str, ...]  # the pools whose slots it held
+
+    def describe(self) -> str:
+        return (
+            f"run {self.run_id} (episode {self.episode_id}) was {', '.join(self.steps) or 'starting'} "
+            f"but its process {self.pid} on {self.host} is gone (killed, out of memory or power loss): "
+            f"marked failed, freed its slots in {', '.join(self.pools) or 'no pool'}, dead-lettered"
+        )
+
+
+def unfinished_steps(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
+    running: dict[str, bool] = {}
+    for entry in instance.all_logs(run_id, of_type=_STEP_EVENTS):
+        event = entry.dagster_event
+        running[event.step_key] = event.event_type in (
+            dg.DagsterEventType.STEP_START,
+            dg.DagsterEventType.STEP_RESTARTED,
+        )
+    return tuple(step for step, still in running.items() if still)
+
+
+def held_slots(instance: dg.DagsterInstance, pools: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """(run id, step key) of every claimed slot, per pool."""
+    storage = instance.event_log_storage
+    return {pool: [(s.run_id, s.step_key) for s in storage.get_concurrency_info(pool).claimed_slots] for pool in pools}
+
+
+def reap_dead_runs(instance: dg.DagsterInstance, lake: LakeStore, pools: list[str]) -> list[DeadRun]:
+    reaped = []
+    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=LIVE_STATUSES)):
+        run = record.dagster_run
+        if not owner_is_gone(run.tags):
+            continue
+        slots = held_slots(instance, pools)
+        dead = DeadRun(
+            run_id=run.run_id,
+            episode_id=run.tags.get("dagster/partition"),
+            pid=run.tags[TAG_PID],
+            host=run.tags[TAG_HOST],
+            steps=unfinished_steps(instance, run.run_id),
+            pools=tuple(pool for pool, held in slots.items() if any(r == run.run_id for r, _ in held)),
+        )
+        instance.report_run_failed(run, dead.describe())
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        if dead.episode_id:
+            for stage in dead.steps or ("run",):
+                dead_letter(
+                    lake,
+                    stage=stage,
+                    subject=dead.episode_id,
+                    episode_id=dead.episode_id,
+                    error=ProcessDied(dead.describe()),
+                    attempts=1,
+                    payload={"episode_id": dead.episode_id, "asset": stage, "pid": dead.pid, "host": dead.host},
+                    run_id=run.run_id,
+                )
+        reaped.append(dead)
+    return reaped

@@ -1,0 +1,166 @@
+"""A process that dies never blocks later work: real `media-lake` processes are killed with
+SIGKILL, and the next `materialize` cleans up after them (run failed, pool slots freed, episode
+dead-lettered) and proceeds. A step waiting for a slot says which run holds it, and waits asleep."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from media_assets import run_liveness
+from media_assets.instance import get_instance
+from media_assets.lib import dead_letters, samples
+from media_assets.lib.lake import LocalStore
+
+GPU_POOL = "gpu-transcription"
+TURNS = [
+    ("en-us", 35, "Welcome back to the show. Today we talk about rivers, maps and the weather in the mountains."),
+    ("en+f3", 75, "Thanks for having me. I spent the summer walking along the river with a small notebook."),
+]
+
+
+def cli(*args: str, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "media_assets.cli", *args], text=True, **popen)
+
+
+def cli_run(*args: str, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "media_assets.cli", *args], text=True, capture_output=True, timeout=timeout
+    )
+
+
+def ingest(*paths: Path) -> list[str]:
+    done = cli_run("ingest", *map(str, paths), timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line)["episode_id"] for line in done.stdout.splitlines()]
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def run_of(instance: dg.DagsterInstance, episode_id: str) -> dg.DagsterRun | None:
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"media-lake/episode": episode_id}))
+    return runs[0] if runs else None
+
+
+def step_started(instance: dg.DagsterInstance, episode_id: str, step: str) -> dg.DagsterRun | None:
+    run = run_of(instance, episode_id)
+    return run if run and step in run_liveness.unfinished_steps(instance, run.run_id) else None
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def slot_holders(instance: dg.DagsterInstance) -> set[tuple[str, str]]:
+    return {(s.run_id, s.step_key) for s in instance.event_log_storage.get_concurrency_info(GPU_POOL).claimed_slots}
+
+
+@pytest.mark.slow
+def test_kill_during_diarization_then_the_next_materialize_cleans_up_and_completes(dagster_env, media) -> None:
+    conversation = dagster_env / "conversation.wav"
+    samples.conversation(conversation, TURNS)
+    killed_episode, other_episode = ingest(conversation, media["speech"])
+    instance = get_instance()
+
+    victim = cli("materialize", "--episode", killed_episode, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    dead_run = wait_for(lambda: step_started(instance, killed_episode, "diarization"), 300, "diarization to start")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    # The defect: the run stays STARTED and keeps the GPU pool's only slot.
+    assert instance.get_run_by_id(dead_run.run_id).status == dg.DagsterRunStatus.STARTED
+    assert (dead_run.run_id, "diarization") in slot_holders(instance)
+
+    began = time.monotonic()
+    done = cli_run("materialize", "--episode", other_episode, timeout=600)
+    took = time.monotonic() - began
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.splitlines()
+    assert json.loads(line)["status"] == "materialized"
+    assert f"cleaned up: run {dead_run.run_id} (episode {killed_episode}) was diarization" in done.stderr
+    assert f"process {victim.pid}" in done.stderr and "freed its slots in gpu-transcription" in done.stderr
+    assert took < 240, f"the next materialize took {took:.0f} s"  # ~30-60 s on 2 cores; the defect: forever
+
+    assert instance.get_run_by_id(dead_run.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert not {run_id for run_id, _ in slot_holders(instance)} & {dead_run.run_id}
+    records = dead_letters.list_records(LocalStore(dagster_env / "lake"))
+    (record,) = [r for r in records if r["reason"] == "process_died"]
+    assert (record["stage"], record["episode_id"], record["run_id"]) == ("diarization", killed_episode, dead_run.run_id)
+    assert record["payload"]["pid"] == str(victim.pid)
+
+    replay = cli_run("dlq", "replay", record["record_id"], timeout=600)  # the lane is free again
+    assert replay.returncode == 0, replay.stderr
+    assert json.loads(replay.stdout.splitlines()[0])["status"] == "materialized"
+
+
+@pytest.mark.slow
+def test_a_waiting_step_names_the_holder_sleeps_and_goes_on_when_the_holder_dies(dagster_env, media) -> None:
+    (episode_id,) = ingest(media["speech"])
+    prepared = cli_run("materialize", "--episode", episode_id, "--select", "raw_media", "--select", "normalized_audio",
+                       timeout=300)  # fmt: skip
+    assert prepared.returncode == 0, prepared.stderr
+    instance = get_instance()
+
+    holder_process = subprocess.Popen(["sleep", "600"])
+    holder = dg.DagsterRun(
+        job_name="episode_job",
+        run_id=str(uuid.uuid4()),
+        status=dg.DagsterRunStatus.STARTED,
+        tags=run_liveness.owner_tags(holder_process.pid),
+    )
+    instance.add_run(holder)
+    assert instance.event_log_storage.claim_concurrency_slot(GPU_POOL, holder.run_id, "diarization").is_claimed
+
+    stderr = dagster_env / "waiting.stderr"
+    with open(stderr, "w") as err:
+        waiting = cli("materialize", "--episode", episode_id, "--select", "transcript", stdout=subprocess.PIPE,
+                      stderr=err)  # fmt: skip
+    message = f"transcript waits for a slot in pool {GPU_POOL}, held by run {holder.run_id} (step diarization)"
+    wait_for(lambda: message in stderr.read_text(), 120, "the waiting message")
+
+    before, window = cpu_seconds(waiting.pid), 6.0
+    time.sleep(window)
+    spent = cpu_seconds(waiting.pid) - before
+    assert spent < 0.25 * window, f"the waiting process used {spent:.2f} s of CPU in {window} s"
+    assert waiting.poll() is None  # still waiting: the holder is alive
+
+    holder_process.send_signal(signal.SIGKILL)
+    holder_process.wait()
+    out, _ = waiting.communicate(timeout=180)
+    assert waiting.returncode == 0, stderr.read_text()
+    assert json.loads(out.splitlines()[0])["status"] == "materialized"
+    assert f"cleaned up: run {holder.run_id}" in stderr.read_text()
+    assert instance.get_run_by_id(holder.run_id).status == dg.DagsterRunStatus.FAILURE
+
+
+def test_liveness_tells_a_dead_or_reused_pid_from_a_live_one(tmp_path) -> None:
+    me = run_liveness.owner_tags(os.getpid())
+    assert not run_liveness.owner_is_gone(me)
+    assert run_liveness.owner_is_gone({**me, run_liveness.TAG_PID_START: "1"})  # same pid, other process
+    assert run_liveness.owner_is_gone({**me, run_liveness.TAG_BOOT: "another-boot"})  # rebooted since
+    assert not run_liveness.owner_is_gone({**me, run_liveness.TAG_HOST: "another-host"})  # not ours to judge
+    assert not run_liveness.owner_is_gone({})  # untagged runs are left alone
+
+    child = subprocess.Popen(["sleep", "600"])
+    tags = run_liveness.owner_tags(child.pid)
+    assert not run_liveness.owner_is_gone(tags)
+    child.send_signal(signal.SIGKILL)
+    wait_for(lambda: run_liveness.owner_is_gone(tags), 30, "the killed child to count as gone")  # still a zombie
+    child.wait()
+    assert run_liveness.owner_is_gone(tags)
