@@ -127,10 +127,13 @@ def unfinished_steps(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ..
     return tuple(step for step, still in running.items() if still)
 
 
-def held_slots(instance: dg.DagsterInstance, pools: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """(run id, step key) of every claimed slot, per pool."""
+def held_slots(instance: dg.DagsterInstance, pools: list[str], run_id: str) -> dict[str, list[str]]:
+    """The steps of `run_id` that hold a slot, per pool."""
     storage = instance.event_log_storage
-    return {pool: [(s.run_id, s.step_key) for s in storage.get_concurrency_info(pool).claimed_slots] for pool in pools}
+    return {
+        pool: [slot.step_key for slot in storage.get_concurrency_info(pool).claimed_slots if slot.run_id == run_id]
+        for pool in pools
+    }
 
 
 def reap_dead_runs(instance: dg.DagsterInstance, lake: LakeStore, pools: list[str]) -> list[DeadRun]:
@@ -139,14 +142,14 @@ def reap_dead_runs(instance: dg.DagsterInstance, lake: LakeStore, pools: list[st
         run = record.dagster_run
         if not owner_is_gone(run.tags):
             continue
-        slots = held_slots(instance, pools)
+        held = held_slots(instance, pools, run.run_id)
         dead = DeadRun(
             run_id=run.run_id,
             episode_id=run.tags.get("dagster/partition"),
             pid=run.tags[TAG_PID],
             host=run.tags[TAG_HOST],
-            steps=unfinished_steps(instance, run.run_id),
-            pools=tuple(pool for pool, held in slots.items() if any(r == run.run_id for r, _ in held)),
+            steps=unfinished_steps(instance, run.run_id) or tuple(step for steps in held.values() for step in steps),
+            pools=tuple(pool for pool, steps in held.items() if steps),
         )
         instance.report_run_failed(run, dead.describe())
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)

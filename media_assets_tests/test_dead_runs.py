@@ -164,3 +164,32 @@ def test_liveness_tells_a_dead_or_reused_pid_from_a_live_one(tmp_path) -> None:
     wait_for(lambda: run_liveness.owner_is_gone(tags), 30, "the killed child to count as gone")  # still a zombie
     child.wait()
     assert run_liveness.owner_is_gone(tags)
+
+
+def test_the_sensor_cleans_up_a_dead_run_in_the_daemon(dagster_env) -> None:
+    from media_assets.defs.run_health import dead_run_sensor
+    from media_assets.resources import LakeResource
+
+    instance = get_instance()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    run = dg.DagsterRun(
+        job_name="episode_job",
+        run_id=str(uuid.uuid4()),
+        status=dg.DagsterRunStatus.STARTED,
+        tags={**run_liveness.owner_tags(gone.pid), "dagster/partition": "0123456789abcdef01234567"},
+    )
+    instance.add_run(run)
+    instance.event_log_storage.claim_concurrency_slot(GPU_POOL, run.run_id, "transcript")
+    lake = LakeResource(root=str(dagster_env / "lake"))
+
+    result = dead_run_sensor(dg.build_sensor_context(instance=instance, resources={"lake": lake}))
+    assert result.skip_message == "cleaned up 1 dead run(s)"
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert not slot_holders(instance)
+    (record,) = dead_letters.list_records(lake.store())
+    assert (record["stage"], record["reason"]) == ("transcript", "process_died")  # the step that held a slot
+    assert record["episode_id"] == "0123456789abcdef01234567"
+    assert dead_run_sensor(dg.build_sensor_context(instance=instance, resources={"lake": lake})).skip_message == (
+        "no dead runs"
+    )
