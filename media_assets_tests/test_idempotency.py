@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -83,6 +86,34 @@ def test_fresh_lakes_get_byte_identical_artifacts(tmp_path, media) -> None:
         hashes.append({k: v.split(":")[0] for k, v in snapshot(lake.root).items() if "_dlq" not in k})
     assert hashes[0] == hashes[1]
     assert any(k.endswith("video.mp4") for k in hashes[0])
+
+
+@contextmanager
+def cpu_load(processes: int = 3):
+    """Busy processes competing for the cores (more than this machine has)."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+@pytest.mark.slow
+def test_fresh_lakes_stay_byte_identical_under_load(tmp_path, media) -> None:
+    """20 fresh lakes built from the same bytes while the CPU is oversubscribed: thread scheduling
+    must not reach the outputs (x264 once gave a different MP4 now and then)."""
+    hashes = []
+    with cpu_load():
+        for n in range(20):
+            lake = LocalStore(tmp_path / f"lake{n}")
+            for outcome in ingest([media["video"], media["speech"]], lake, MediaLimits(), lambda ids: None):
+                run_all(lake, outcome.episode_id)
+            hashes.append({k: v.split(":")[0] for k, v in snapshot(lake.root).items() if "_dlq" not in k})
+            shutil.rmtree(lake.root)
+    assert all(h == hashes[0] for h in hashes[1:])
+    assert sum(k.endswith("video.mp4") for k in hashes[0]) == 1
 
 
 def test_a_damaged_output_is_rebuilt(lake, media) -> None:

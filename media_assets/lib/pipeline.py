@@ -20,7 +20,7 @@ from media_assets.lib.stage import StageResult, StageRun, read_document
 CODE_VERSIONS = {
     "raw_media": "1",
     "normalized_audio": "3",
-    "normalized_video": "1",
+    "normalized_video": "2",
     "media_metadata": "1",
 }
 REGISTRATION = "registration"

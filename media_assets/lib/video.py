@@ -18,6 +18,9 @@ class VideoSettings:
     crf: int = 23
     preset: str = "veryfast"
     audio_bitrate: str = "160k"
+    # x264's output depends on its thread count (frame threads see fewer finished reference rows), and
+    # its default count follows the machine's cores: a fixed count gives the same bytes everywhere.
+    encoder_threads: int = 4
 
 
 def frame_rate(avg_frame_rate: str | None, fallback: float = 25.0) -> float:
@@ -30,12 +33,18 @@ def frame_rate(avg_frame_rate: str | None, fallback: float = 25.0) -> float:
 
 def normalize_video(src: Path, normalized_wav: Path, dst: Path, fps: float, settings: VideoSettings) -> None:
     """Encode the first video stream as H.264 with a keyframe exactly every `gop_seconds`
-    (scene-cut keyframes off, closed GOPs) and mux it with the normalized audio as AAC."""
+    (scene-cut keyframes off, closed GOPs) and mux it with the normalized audio as AAC.
+
+    Byte-identical for the same inputs on any machine: x264's thread count and its lookahead
+    threads are pinned, pixel-format conversion uses swscale's bit-exact C path instead of
+    CPU-specific SIMD, and the muxer writes no version, date or encoder string."""
     gop_frames = max(1, round(fps * settings.gop_seconds))
     run_ffmpeg(
         [
             "-v",
             "error",
+            "-sws_flags",
+            "bicubic+accurate_rnd+bitexact",
             *SAFE_INPUT,
             "-i",
             file_url(src),
@@ -52,6 +61,10 @@ def normalize_video(src: Path, normalized_wav: Path, dst: Path, fps: float, sett
             settings.preset,
             "-crf",
             str(settings.crf),
+            "-threads:v",
+            str(settings.encoder_threads),
+            "-x264-params",
+            "lookahead-threads=1:sliced-threads=0",
             "-pix_fmt",
             "yuv420p",
             "-g",

@@ -30,6 +30,9 @@ class MediaSettings(dg.ConfigurableResource):
     gop_seconds: float = Field(default=2.0, description="keyframe interval of normalized video")
     video_crf: int = 23
     video_preset: str = "veryfast"
+    video_encoder_threads: int = Field(
+        default=4, description="x264 threads; fixed, because x264's output depends on its thread count"
+    )
     min_seconds: float = Field(default=1.0, description="shortest accepted input")
     max_seconds: float = Field(default=6 * 3600.0, description="longest accepted input")
     max_bytes: int = Field(default=64 * 2**30, description="largest accepted input file")
@@ -43,7 +46,12 @@ class MediaSettings(dg.ConfigurableResource):
         return LoudnessTarget(self.target_lufs, self.true_peak_dbtp, self.loudness_range_lu, self.sample_rate)
 
     def video_settings(self) -> VideoSettings:
-        return VideoSettings(gop_seconds=self.gop_seconds, crf=self.video_crf, preset=self.video_preset)
+        return VideoSettings(
+            gop_seconds=self.gop_seconds,
+            crf=self.video_crf,
+            preset=self.video_preset,
+            encoder_threads=self.video_encoder_threads,
+        )
 
     def media_limits(self) -> MediaLimits:
         return MediaLimits(self.min_seconds, self.max_seconds, self.max_bytes)
