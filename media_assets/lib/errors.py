@@ -75,8 +75,6 @@ def _killed_by_signal(returncode: int) -> bool:
 
 
 def _transient_alone(exc: BaseException) -> bool:
-    if isinstance(exc, PermanentError):
-        return False
     if isinstance(exc, MediaToolError):
         return _killed_by_signal(exc.returncode)
     if isinstance(exc, (TimeoutError, ConnectionError, MemoryError, subprocess.TimeoutExpired)):
@@ -89,10 +87,8 @@ def _transient_alone(exc: BaseException) -> bool:
 
 
 def _transient_aws(exc: BaseException) -> bool:
-    try:
-        from botocore import exceptions as boto
-    except ImportError:  # pragma: no cover - botocore is a dependency
-        return False
+    from botocore import exceptions as boto  # imported when needed: it is slow to import
+
     if isinstance(exc, (boto.ConnectionError, boto.HTTPClientError)):  # endpoint unreachable, read/connect timeouts
         return True
     if isinstance(exc, boto.ClientError):
