@@ -86,10 +86,12 @@ def slot_watch(instance: dg.DagsterInstance, lake, err=sys.stderr):
     def watch() -> None:
         told: dict = {}
         while not stop.wait(SLOT_WATCH_SECONDS):
-            waiting = waiting_steps(instance)
-            if not waiting:
-                continue
-            if reap_dead_runs(instance, lake, err):
+            try:
+                waiting = waiting_steps(instance)
+                if not waiting or reap_dead_runs(instance, lake, err):
+                    continue
+            except Exception as exc:  # e.g. SQLite busy: the run goes on, the next pass tries again
+                print(f"media-lake: slot watch: {type(exc).__name__}: {exc}", file=err, flush=True)
                 continue
             for (pool, step), holders in waiting.items():
                 if told.get((pool, step)) != holders:

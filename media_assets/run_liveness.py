@@ -28,6 +28,7 @@ TAG_HOST = "media-lake/host"
 TAG_BOOT = "media-lake/boot-id"
 TAG_PID = "media-lake/pid"
 TAG_PID_START = "media-lake/pid-start"
+TAG_OWNER_RUN = "media-lake/owner-run"  # the run the owner tags were written for (re-executions copy tags)
 LIVE_STATUSES = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 _STEP_EVENTS = {
     dg.DagsterEventType.STEP_START,
@@ -54,6 +55,8 @@ def _boot_id() -> str:
 def _start_ticks(pid: int) -> str | None:
     """The process's start time (clock ticks since boot); None when it does not run (gone, or a
     zombie nobody has waited for); "" when this cannot be told."""
+    if not Path("/proc/self/stat").exists():
+        return ""  # no procfs (not Linux): cannot tell
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except FileNotFoundError:
@@ -93,10 +96,18 @@ def owner_is_gone(tags: dict[str, str]) -> bool:
     return bool(tags.get(TAG_PID_START)) and bool(started) and started != tags[TAG_PID_START]  # pid reused
 
 
-def tag_run_owner(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
-    """Record the executing process on a run that was launched without it (e.g. by the daemon)."""
+def owner_tags_apply(run: dg.DagsterRun) -> bool:
+    """Whether the run's owner tags describe this run: written for it, or given at its launch.
+    A re-execution (from the UI, or a run retry) copies its parent's tags, owner included."""
     if TAG_PID not in run.tags:
-        instance.add_run_tags(run.run_id, owner_tags())
+        return False
+    return run.tags.get(TAG_OWNER_RUN, run.run_id if run.parent_run_id is None else None) == run.run_id
+
+
+def tag_run_owner(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+    """Record the executing process on a run launched without it (by the daemon, or re-executed)."""
+    if not owner_tags_apply(run):
+        instance.add_run_tags(run.run_id, {**owner_tags(), TAG_OWNER_RUN: run.run_id})
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,10 @@ def reap_dead_runs(instance: dg.DagsterInstance, lake: LakeStore, pools: list[st
     reaped = []
     for record in instance.get_run_records(filters=dg.RunsFilter(statuses=LIVE_STATUSES)):
         run = record.dagster_run
-        if not owner_is_gone(run.tags):
+        if not owner_tags_apply(run) or not owner_is_gone(run.tags):
+            continue
+        run = instance.get_run_by_id(run.run_id)  # it may have ended meanwhile, or another reaper got it
+        if run.status not in LIVE_STATUSES:
             continue
         held = held_slots(instance, pools, run.run_id)
         dead = DeadRun(

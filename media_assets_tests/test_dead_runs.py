@@ -25,7 +25,9 @@ GPU_POOL = "gpu-transcription"
 TURNS = [
     ("en-us", 35, "Welcome back to the show. Today we talk about rivers, maps and the weather in the mountains."),
     ("en+f3", 75, "Thanks for having me. I spent the summer walking along the river with a small notebook."),
-]
+    ("en-us", 35, "What did you learn from the walk?"),
+    ("en+f3", 75, "That every town keeps its own clock, and the trains never wait for anyone."),
+]  # about 25 s: diarization runs for seconds, long enough to be killed in
 
 
 def cli(*args: str, **popen) -> subprocess.Popen:
@@ -87,15 +89,12 @@ def test_kill_during_diarization_then_the_next_materialize_cleans_up_and_complet
     assert instance.get_run_by_id(dead_run.run_id).status == dg.DagsterRunStatus.STARTED
     assert (dead_run.run_id, "diarization") in slot_holders(instance)
 
-    began = time.monotonic()
-    done = cli_run("materialize", "--episode", other_episode, timeout=600)
-    took = time.monotonic() - began
+    done = cli_run("materialize", "--episode", other_episode, timeout=600)  # the defect: it never ends
     assert done.returncode == 0, done.stderr
     (line,) = done.stdout.splitlines()
     assert json.loads(line)["status"] == "materialized"
     assert f"cleaned up: run {dead_run.run_id} (episode {killed_episode}) was diarization" in done.stderr
     assert f"process {victim.pid}" in done.stderr and "freed its slots in gpu-transcription" in done.stderr
-    assert took < 240, f"the next materialize took {took:.0f} s"  # ~30-60 s on 2 cores; the defect: forever
 
     assert instance.get_run_by_id(dead_run.run_id).status == dg.DagsterRunStatus.FAILURE
     assert not {run_id for run_id, _ in slot_holders(instance)} & {dead_run.run_id}
@@ -156,6 +155,14 @@ def test_liveness_tells_a_dead_or_reused_pid_from_a_live_one(tmp_path) -> None:
     assert run_liveness.owner_is_gone({**me, run_liveness.TAG_BOOT: "another-boot"})  # rebooted since
     assert not run_liveness.owner_is_gone({**me, run_liveness.TAG_HOST: "another-host"})  # not ours to judge
     assert not run_liveness.owner_is_gone({})  # untagged runs are left alone
+
+    launched = dg.DagsterRun(job_name="episode_job", run_id=str(uuid.uuid4()), tags=me)
+    assert run_liveness.owner_tags_apply(launched)
+    rerun = dg.DagsterRun(job_name="episode_job", run_id=str(uuid.uuid4()), tags=me, parent_run_id=launched.run_id,
+                          root_run_id=launched.run_id)  # fmt: skip
+    assert not run_liveness.owner_tags_apply(rerun)  # copied from its parent: not this run's owner
+    retagged = {**me, run_liveness.TAG_OWNER_RUN: rerun.run_id}
+    assert run_liveness.owner_tags_apply(rerun._replace(tags=retagged))
 
     child = subprocess.Popen(["sleep", "600"])
     tags = run_liveness.owner_tags(child.pid)

@@ -55,6 +55,8 @@ TRANSIENT = {
 }
 PERMANENT = {
     "ffmpeg refuses the input": MediaToolError(["ffmpeg"], 1, "Invalid data found when processing input"),
+    "ffmpeg 7 refuses the input": MediaToolError(["ffmpeg"], 183, "Invalid data found when processing input"),
+    "ffmpeg 7 cannot open a file": MediaToolError(["ffmpeg"], 254, "No such file or directory"),
     "missing file": FileNotFoundError(errno.ENOENT, "No such file or directory"),
     "permission denied": PermissionError(errno.EACCES, "Permission denied"),
     "S3 access denied": client_error("AccessDenied", 403),

@@ -4,6 +4,7 @@ the lake byte-identical; a fresh lake given the same inputs gets byte-identical 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -89,9 +90,9 @@ def test_fresh_lakes_get_byte_identical_artifacts(tmp_path, media) -> None:
 
 
 @contextmanager
-def cpu_load(processes: int = 3):
-    """Busy processes competing for the cores (more than this machine has)."""
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+def cpu_load():
+    """Busy processes competing for the cores: one more than this machine has."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range((os.cpu_count() or 1) + 1)]
     try:
         yield
     finally:

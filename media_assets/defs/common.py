@@ -9,7 +9,7 @@ import dagster as dg
 
 from media_assets.lib import tables
 from media_assets.lib.dead_letters import dead_letter
-from media_assets.lib.errors import failure_reason, is_transient
+from media_assets.lib.errors import failure_class, failure_reason, is_transient
 from media_assets.lib.lake import document_key
 from media_assets.lib.stage import StageResult
 from media_assets.resources import LakeResource
@@ -87,8 +87,7 @@ def run_stage(
     try:
         result = body()
     except Exception as exc:
-        transient = is_transient(exc)
-        if transient and attempt <= RETRY_POLICY.max_retries:
+        if is_transient(exc) and attempt <= RETRY_POLICY.max_retries:
             context.log.warning(f"{stage}: transient {type(exc).__name__} on attempt {attempt}, will retry: {exc}")
             raise
         _dead_letter(context, lake, stage, episode_id, exc, attempt)
@@ -96,7 +95,7 @@ def run_stage(
         raise dg.Failure(
             description=f"{stage} failed for episode {episode_id} after {attempt} attempt(s): "
             f"[{reason}] {type(exc).__name__}: {exc}",
-            metadata={"reason": reason, "failure_class": "transient" if transient else "permanent"},
+            metadata={"reason": reason, "failure_class": failure_class(exc)},
             allow_retries=False,
         ) from exc
     document = result.document

@@ -13,7 +13,7 @@ import traceback as tb
 from datetime import UTC, datetime
 
 from media_assets.lib import contracts
-from media_assets.lib.errors import failure_reason, is_transient
+from media_assets.lib.errors import failure_class, failure_reason
 from media_assets.lib.lake import LakeStore
 
 PREFIX = "_dlq"
@@ -47,7 +47,7 @@ def dead_letter(
         "episode_id": episode_id,
         "path": path,
         "reason": failure_reason(error),
-        "failure_class": "transient" if is_transient(error) else "permanent",
+        "failure_class": failure_class(error),
         "error_type": type(error).__name__,
         "message": str(error),
         "traceback": "".join(tb.format_exception(type(error), error, error.__traceback__)),

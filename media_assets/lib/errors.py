@@ -9,6 +9,7 @@ exception in our own code: it reproduces on every attempt, so retrying only dela
 from __future__ import annotations
 
 import errno
+import signal
 import subprocess
 
 # OSError numbers of failures that can clear by themselves: storage and network trouble,
@@ -68,15 +69,20 @@ class MediaToolError(Exception):
         self.stderr = stderr
 
 
-def _killed_by_signal(returncode: int) -> bool:
-    """subprocess reports a signal as a negative code; shells as 128 + signal; ffmpeg exits 255
-    when it caught SIGINT/SIGTERM."""
-    return returncode < 0 or returncode > 128
+# Exit codes of a tool run under a shell that was killed (128 + signal). Other codes above 128 are
+# not signals: ffmpeg 7 exits with its negative error code masked to a byte (183: invalid data).
+_SHELL_SIGNAL_CODES = frozenset(128 + s for s in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT))
+
+
+def _killed_by_signal(error: MediaToolError) -> bool:
+    """subprocess reports a signal as a negative code; ffmpeg exits 255 when it caught one."""
+    code = error.returncode
+    return code < 0 or code in _SHELL_SIGNAL_CODES or (code == 255 and "received signal" in error.stderr)
 
 
 def _transient_alone(exc: BaseException) -> bool:
     if isinstance(exc, MediaToolError):
-        return _killed_by_signal(exc.returncode)
+        return _killed_by_signal(exc)
     if isinstance(exc, (TimeoutError, ConnectionError, MemoryError, subprocess.TimeoutExpired)):
         return True
     if any(cls.__name__ == "OutOfMemoryError" for cls in type(exc).__mro__):  # torch (CUDA) out of memory
@@ -110,6 +116,10 @@ def is_transient(exc: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__
     return False
+
+
+def failure_class(exc: BaseException) -> str:
+    return "transient" if is_transient(exc) else "permanent"
 
 
 def failure_reason(exc: BaseException) -> str:
