@@ -67,15 +67,32 @@ def _start_ticks(pid: int) -> str | None:
     return None if fields[0] in ("Z", "X") else fields[19]
 
 
-def run_worker_pid() -> int:
-    """The process that executes the run: this one, or the run worker that started this step
-    process (multiprocess executor)."""
+IN_PROCESS_EXECUTORS = {"in_process", "execute_in_process_executor"}  # the second: dg.materialize
+MULTIPROCESS_EXECUTORS = {"multiprocess"}
+
+
+def executor_name(step_context) -> str:
+    """The executor running a step's run, with Dagster's default one resolved to its mode."""
+    name = step_context.job_def.executor_def.name
+    if name == "multi_or_in_process_executor":
+        config = step_context.resolved_run_config.execution.execution_engine_config or {}
+        return "in_process" if "in_process" in config else "multiprocess"
+    return name
+
+
+def run_worker_pid(executor: str) -> int | None:
+    """The pid of the process that orchestrates the run whose step runs here: this process under
+    the in-process executor, the run worker that spawned this step process under the multiprocess
+    executor. None for executors whose steps run elsewhere (Celery workers, Kubernetes pods)."""
+    if executor in IN_PROCESS_EXECUTORS:
+        return os.getpid()
     parent = multiprocessing.parent_process()
-    return parent.pid if parent is not None and parent.pid else os.getpid()
+    return parent.pid if executor in MULTIPROCESS_EXECUTORS and parent is not None else None
 
 
 def owner_tags(pid: int | None = None) -> dict[str, str]:
-    pid = run_worker_pid() if pid is None else pid
+    """Tags naming process `pid` (default: this one) as the owner of a run."""
+    pid = os.getpid() if pid is None else pid
     return {
         TAG_HOST: socket.gethostname(),
         TAG_BOOT: _boot_id(),
@@ -104,10 +121,12 @@ def owner_tags_apply(run: dg.DagsterRun) -> bool:
     return run.tags.get(TAG_OWNER_RUN, run.run_id if run.parent_run_id is None else None) == run.run_id
 
 
-def tag_run_owner(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
-    """Record the executing process on a run launched without it (by the daemon, or re-executed)."""
-    if not owner_tags_apply(run):
-        instance.add_run_tags(run.run_id, {**owner_tags(), TAG_OWNER_RUN: run.run_id})
+def tag_run_owner(instance: dg.DagsterInstance, run: dg.DagsterRun, step_context) -> None:
+    """Record the orchestrating process on a run launched without it (by the daemon, or
+    re-executed), from one of its steps (`step_context`: Dagster's StepExecutionContext)."""
+    pid = run_worker_pid(executor_name(step_context))
+    if pid is not None and not owner_tags_apply(run):
+        instance.add_run_tags(run.run_id, {**owner_tags(pid), TAG_OWNER_RUN: run.run_id})
 
 
 @dataclass(frozen=True)

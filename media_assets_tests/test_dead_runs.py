@@ -200,3 +200,36 @@ def test_the_sensor_cleans_up_a_dead_run_in_the_daemon(dagster_env) -> None:
     assert dead_run_sensor(dg.build_sensor_context(instance=instance, resources={"lake": lake})).skip_message == (
         "no dead runs"
     )
+
+
+@dg.op
+def tag_owner(context) -> None:
+    run_liveness.tag_run_owner(context.instance, context.run, context.get_step_execution_context())
+
+
+@dg.job(executor_def=dg.multiprocess_executor)
+def multiprocess_job() -> None:
+    tag_owner()
+
+
+@dg.job(executor_def=dg.in_process_executor)
+def in_process_job() -> None:
+    tag_owner()
+
+
+@dg.job  # Dagster's default executor: multiprocess unless configured in_process
+def default_executor_job() -> None:
+    tag_owner()
+
+
+@pytest.mark.parametrize("job_name", ["multiprocess_job", "in_process_job", "default_executor_job"])
+def test_a_run_launched_without_owner_tags_is_tagged_with_its_run_worker(dagster_env, job_name) -> None:
+    """Runs the daemon launches (or re-executions) get the orchestrating process, not the process of
+    a step: under the multiprocess executor the step runs in a child of the run worker."""
+    instance = get_instance()
+    with dg.execute_job(dg.reconstructable(globals()[job_name]), instance=instance) as result:
+        assert result.success
+        tags = instance.get_run_by_id(result.run_id).tags
+    assert tags[run_liveness.TAG_PID] == str(os.getpid())  # execute_job orchestrates in this process
+    assert tags[run_liveness.TAG_OWNER_RUN] == result.run_id
+    assert not run_liveness.owner_is_gone(tags)

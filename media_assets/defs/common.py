@@ -83,7 +83,7 @@ def run_stage(
     """
     episode_id = context.partition_key
     attempt = context.retry_number + 1
-    tag_run_owner(context.instance, context.run)
+    tag_run_owner(context.instance, context.run, context.op_execution_context.get_step_execution_context())
     try:
         result = body()
     except Exception as exc:
