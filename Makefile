@@ -22,6 +22,7 @@ demo: install
 
 test: install
 	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen pytest
 
 dev: install

@@ -47,6 +47,25 @@ def test_definitions_load_and_validate() -> None:
         assert graph.get(dg.AssetKey(key)).partitions_def.name == "episodes"
 
 
+def test_catalog_depends_on_every_table_writer_and_the_job_runs_every_stage() -> None:
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
+    writers = {a.key for a in definitions.assets if "tables" in (a.metadata_by_key.get(a.key) or {})}
+    assert {k.to_user_string() for k in writers} == {
+        "raw_media", "normalized_audio", "normalized_video", "media_metadata", "diarization",
+        "speaker_transcript", "chapters", "enriched_metadata",
+    }  # fmt: skip
+    assert graph.get(dg.AssetKey("catalog")).parent_keys == writers
+    job = definitions.resolve_job_def("episode_job")
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == set(EPISODE_ASSETS)
+
+
+def test_every_asset_declares_its_kinds() -> None:
+    for asset in defs().assets:
+        kinds = asset.specs_by_key[asset.key].kinds
+        assert 1 <= len(kinds) <= 3, (asset.key, kinds)  # the UI shows at most three
+
+
 @pytest.mark.parametrize(
     "asset, compute_class",
     [

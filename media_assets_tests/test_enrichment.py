@@ -60,9 +60,13 @@ def three_topics(tmp_path_factory):
 
 
 def test_chapters_follow_the_topics(three_topics) -> None:
-    rows = three_topics["sql"].execute(
-        "select start_time, end_time, title, boundary_reason, category_id from chapters order by chapter_index"
-    ).fetchall()
+    rows = (
+        three_topics["sql"]
+        .execute(
+            "select start_time, end_time, title, boundary_reason, category_id from chapters order by chapter_index"
+        )
+        .fetchall()
+    )
     assert 2 <= len(rows) <= 4
     starts = [r[0] for r in rows]
     for boundary in three_topics["boundaries"]:
@@ -94,9 +98,11 @@ def test_chapter_titles_come_from_what_was_said(three_topics) -> None:
 
 
 def test_named_entities_are_found_with_when_they_were_said(three_topics) -> None:
-    found = three_topics["sql"].execute(
-        "select entity, label, first_start_time, first_end_time, mentions from entities"
-    ).fetchall()
+    found = (
+        three_topics["sql"]
+        .execute("select entity, label, first_start_time, first_end_time, mentions from entities")
+        .fetchall()
+    )
     by_text = {(e.lower(), label): (start, end) for e, label, start, end, _ in found}
     hits = 0
     for _, text, label in NAMED_ENTITIES:
@@ -123,18 +129,18 @@ def test_keywords_are_ranked_and_timed(three_topics) -> None:
 
 
 def test_categories_rank_the_episode_topics_first(three_topics) -> None:
-    rows = three_topics["sql"].execute(
-        "select rank, category_id, score from classifications order by rank"
-    ).fetchall()
+    rows = three_topics["sql"].execute("select rank, category_id, score from classifications order by rank").fetchall()
     assert all(0 <= score <= 1 for _, _, score in rows)
     assert {category for _, category, _ in rows[:3]} == set(THREE_TOPICS)
 
 
 def test_distribution_files_parse_with_independent_readers(three_topics) -> None:
     lake, episode_id = three_topics["lake"], three_topics["episode_id"]
-    chapters = three_topics["sql"].execute(
-        "select start_time, end_time, title from chapters order by chapter_index"
-    ).fetchall()
+    chapters = (
+        three_topics["sql"]
+        .execute("select start_time, end_time, title from chapters order by chapter_index")
+        .fetchall()
+    )
     outputs = three_topics["results"]["distribution"].document["outputs"]
     document = json.loads(lake.get_bytes(outputs["podcasting_chapters"]["key"]))
     contracts.validate_document("podcasting_chapters", document)
@@ -150,9 +156,12 @@ def test_distribution_files_parse_with_independent_readers(three_topics) -> None
                 for i in toc.child_element_ids]  # fmt: skip
         assert read == chapters
         assert str(tag["TIT2"]) == "three topics"
-        assert str(tag["TCON"]) == enrichment_stages.CATEGORY_NAMES[
-            read_document(lake, "enriched_metadata", episode_id)["categories"][0]["id"]
-        ]
+        assert (
+            str(tag["TCON"])
+            == enrichment_stages.CATEGORY_NAMES[
+                read_document(lake, "enriched_metadata", episode_id)["categories"][0]["id"]
+            ]
+        )
         probe = subprocess.run(["ffprobe", "-v", "error", "-show_chapters", "-show_format", "-of", "json", str(mp3)],
                                check=True, capture_output=True, text=True)  # fmt: skip
     probed = json.loads(probe.stdout)

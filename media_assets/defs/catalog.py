@@ -5,10 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from media_assets.defs.common import compute
-from media_assets.defs.diarize import diarization, speaker_transcript
-from media_assets.defs.ingest import raw_media
-from media_assets.defs.metadata import media_metadata
-from media_assets.defs.normalize import normalized_audio, normalized_video
+from media_assets.defs.episode_assets import TABLE_WRITERS
 from media_assets.lib import catalog as lake_catalog
 from media_assets.resources import LakeResource
 
@@ -19,9 +16,10 @@ def catalog_path(lake: LakeResource) -> Path:
 
 
 @dg.asset(
-    deps=[raw_media, normalized_audio, normalized_video, media_metadata, diarization, speaker_transcript],
+    deps=TABLE_WRITERS,
     group_name="catalog",
     description="A DuckDB database with one view per table over the current version of every episode.",
+    kinds={"duckdb"},
     **compute("cpu-metadata"),
 )
 def catalog(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:

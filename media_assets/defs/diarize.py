@@ -22,6 +22,7 @@ class DiarizationConfig(dg.Config):
     group_name="speech",
     metadata=table_metadata("speaker_turns"),
     description="pyannote.audio speaker diarization: `speaker_turns` with a confidence per turn.",
+    kinds={"parquet", "pyannote", "pytorch"},
     **compute("gpu-transcription"),
 )
 def diarization(
@@ -40,6 +41,7 @@ def diarization(
     metadata=table_metadata("transcript_segments", "transcript_words"),
     description="Each word and segment attributed to the speaker who talks over most of it; "
     "speaker-labelled SRT and WebVTT subtitles.",
+    kinds={"parquet"},
     **compute("cpu-metadata"),
 )
 def speaker_transcript(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:

@@ -22,6 +22,7 @@ from media_assets.resources.enrichment import EnrichmentResource
     metadata=table_metadata("chapters"),
     description="Chapters cut where the topic shifts (sentence embeddings, TextTiling depth), the speech pauses "
     "and who talks changes; titled from key phrases, with the reason for each boundary.",
+    kinds={"parquet", "sentence_transformers", "spacy"},
     **compute("cpu-nlp"),
 )
 def chapters(
@@ -40,6 +41,7 @@ def chapters(
     metadata=table_metadata("entities", "keywords", "classifications"),
     description="spaCy entities with when each was first said, ranked keywords and category scores, from the "
     "transcript and embedded captions, merged with the ID3/container tags.",
+    kinds={"parquet", "spacy"},
     **compute("cpu-nlp"),
 )
 def enriched_metadata(
@@ -57,6 +59,7 @@ def enriched_metadata(
     group_name="enrichment",
     description="Podcasting 2.0 chapters JSON, WebVTT chapters and an MP3 with ID3v2 CHAP/CTOC chapter frames and "
     "the episode's tags; each re-read and validated after writing.",
+    kinds={"ffmpeg", "json"},
     **compute("cpu-normalization"),
 )
 def distribution(

@@ -15,6 +15,7 @@ from media_assets.resources import LakeResource, MediaSettings
     metadata=table_metadata("episodes"),
     description="Original bytes re-verified against their SHA-256, probed with ffprobe and held to the "
     "media contract (decodable audio, known container, duration bounds). Writes `episodes` and the probe JSON.",
+    kinds={"ffmpeg", "parquet"},
     **compute("cpu-metadata"),
 )
 def raw_media(context: dg.AssetExecutionContext, lake: LakeResource, settings: MediaSettings) -> dg.MaterializeResult:

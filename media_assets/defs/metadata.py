@@ -17,6 +17,7 @@ from media_assets.resources import LakeResource
     metadata=table_metadata("media_metadata", "captions"),
     description="ID3 frames (mutagen), container and stream tags, creation time/device/location, and text "
     "subtitle streams extracted as timed cues. Writes `media_metadata` and `captions`.",
+    kinds={"ffmpeg", "parquet"},
     **compute("cpu-metadata"),
 )
 def media_metadata(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:

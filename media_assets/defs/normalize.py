@@ -17,6 +17,7 @@ from media_assets.resources import LakeResource, MediaSettings
     metadata=table_metadata("loudness"),
     description="Two-pass ffmpeg loudnorm in linear mode to the configured EBU R128 target, written as "
     "48 kHz 16-bit PCM WAV; measured input/output loudness and the mode ffmpeg used go to `loudness`.",
+    kinds={"ffmpeg", "parquet"},
     **compute("cpu-normalization"),
 )
 def normalized_audio(
@@ -39,6 +40,7 @@ def normalized_audio(
     metadata=table_metadata("video_renditions"),
     description="H.264 (libx264) MP4 with a closed GOP of fixed length (scene-cut keyframes off), +faststart, "
     "and the normalized audio as AAC. Audio-only episodes succeed with `skipped`.",
+    kinds={"ffmpeg", "parquet"},
     **compute("cpu-normalization"),
 )
 def normalized_video(

@@ -14,12 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from media_assets.defs.common import episodes
-from media_assets.defs.diarize import diarization, speaker_transcript
-from media_assets.defs.enrich import chapters, distribution, enriched_metadata
-from media_assets.defs.ingest import raw_media
-from media_assets.defs.metadata import media_metadata
-from media_assets.defs.normalize import normalized_audio, normalized_video
-from media_assets.defs.transcribe import transcript
+from media_assets.defs.episode_assets import EPISODE_ASSETS
 from media_assets.lib.ingest import discover, ingest
 from media_assets.resources import LakeResource, MediaSettings
 
@@ -27,13 +22,10 @@ MAX_FILES_PER_TICK = 20
 
 episode_job = dg.define_asset_job(
     "episode_job",
-    selection=dg.AssetSelection.assets(
-        raw_media, normalized_audio, normalized_video, media_metadata, transcript, diarization, speaker_transcript,
-        chapters, enriched_metadata, distribution,
-    ),  # fmt: skip
+    selection=dg.AssetSelection.assets(*EPISODE_ASSETS),
     partitions_def=episodes,
     description="Everything per episode: validate, normalize audio and video, extract metadata, transcribe, "
-    "diarize and attribute speakers.",
+    "diarize, attribute speakers, find chapters, entities, keywords and categories, write distribution files.",
 )
 
 

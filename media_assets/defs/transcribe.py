@@ -17,6 +17,7 @@ from media_assets.resources.speech import SpeechSettings
     group_name="speech",
     description="Whisper transcription of the normalized audio (VAD on, word timestamps, language detection). "
     "Silence, music and unsupported languages give an empty transcript with a recorded reason.",
+    kinds={"json", "whisper"},
     **compute("gpu-transcription"),
 )
 def transcript(context: dg.AssetExecutionContext, lake: LakeResource, speech: SpeechSettings) -> dg.MaterializeResult:
