@@ -41,8 +41,8 @@ def _env() -> None:
 
 
 def _episode(folder: Path) -> Path:
-    from media_assets.lib import samples
-    from media_assets.lib.scripts import THREE_TOPICS, TOPIC_SCRIPTS
+    from media_assets.demo import samples
+    from media_assets.demo.scripts import THREE_TOPICS, TOPIC_SCRIPTS
 
     path = folder / "three_topics.wav"
     if not path.exists():
@@ -51,10 +51,13 @@ def _episode(folder: Path) -> Path:
 
 
 def _stages(model: str) -> dict:
-    from media_assets.lib import asr, enrichment_stages, pipeline, speech_stages
-    from media_assets.lib.diarization import DiarizationSettings
-    from media_assets.lib.loudness import LoudnessTarget
-    from media_assets.lib.media_contract import MediaLimits
+    from media_assets.lib.media import stages as pipeline
+    from media_assets.lib.media.loudness import LoudnessTarget
+    from media_assets.lib.media.media_contract import MediaLimits
+    from media_assets.lib.speech import asr
+    from media_assets.lib.speech import stages as speech_stages
+    from media_assets.lib.speech.diarizer import DiarizationSettings
+    from media_assets.lib.text import stages as enrichment_stages
 
     settings = enrichment_stages.EnrichmentSettings()
     return {
@@ -71,7 +74,9 @@ def _stages(model: str) -> dict:
 
 
 def _warm_models(model: str) -> None:
-    from media_assets.lib import asr, diarization, text_models
+    from media_assets.lib.speech import asr
+    from media_assets.lib.speech import diarizer as diarization
+    from media_assets.lib.text import text_models
 
     asr.load_engine(asr.AsrSettings(model=model))
     diarization.load_pipeline(diarization.DiarizationSettings())
@@ -80,8 +85,8 @@ def _warm_models(model: str) -> None:
 
 
 def _register(lake, wav: Path) -> str:
-    from media_assets.lib.ingest import ingest
-    from media_assets.lib.media_contract import MediaLimits
+    from media_assets.lib.core.ingest import ingest
+    from media_assets.lib.media.media_contract import MediaLimits
 
     (outcome,) = ingest([wav], lake, MediaLimits(), lambda ids: None)
     return outcome.episode_id
@@ -99,9 +104,9 @@ def _run(stages: dict, names, lake, episode_id: str) -> dict[str, float]:
 
 def _tiled_documents(lake, short_id: str, long_id: str, copies: int, period: float) -> None:
     """The 3-minute transcript and diarization, repeated `copies` times `period` seconds apart."""
-    from media_assets.lib import contracts
-    from media_assets.lib.lake import document_key
-    from media_assets.lib.stage import read_document
+    from media_assets.lib.core import contracts
+    from media_assets.lib.core.lake import document_key
+    from media_assets.lib.core.stage import read_document
 
     def shift(item: dict, offset: float, keys: tuple[str, str]) -> dict:
         return {**item, keys[0]: round(item[keys[0]] + offset, 3), keys[1]: round(item[keys[1]] + offset, 3)}
@@ -126,8 +131,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=60.0)
     args = parser.parse_args()
     _env()
-    from media_assets.lib.lake import LocalStore
-    from media_assets.lib.stage import read_document
+    from media_assets.lib.core.lake import LocalStore
+    from media_assets.lib.core.stage import read_document
 
     work = OUT / "enrichment"
     shutil.rmtree(work / "lake", ignore_errors=True)

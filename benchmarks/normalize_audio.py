@@ -59,7 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
-from media_assets.lib.identity import sha256_file
+from media_assets.lib.core.identity import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_WORKDIR = REPO / "benchmarks" / "out"
@@ -119,7 +119,8 @@ def _read_wav(path: Path) -> tuple[np.ndarray, int]:
 
 def make_episode(workdir: Path) -> Path:
     """The cached episode MP3, generated first when missing (deterministic for a given recipe)."""
-    from media_assets.lib import loudness, samples
+    from media_assets.demo import samples
+    from media_assets.lib.media import loudness
 
     recipe = {
         "paragraphs": PARAGRAPHS,
@@ -198,8 +199,8 @@ class Bench:
         from media_assets.cli import QUIET_LOGS
         from media_assets.definitions import defs
         from media_assets.instance import get_instance
-        from media_assets.lib.ingest import ingest
-        from media_assets.lib.lake import document_key, media_key, raw_key
+        from media_assets.lib.core.ingest import ingest
+        from media_assets.lib.core.lake import document_key, media_key, raw_key
         from media_assets.resources import LakeResource
 
         self.dg = dg
@@ -266,14 +267,14 @@ class Bench:
 def run_bare(src: Path, target, expected_sha256: str | None, textbook: bool = False) -> dict:
     """Pass 1 and pass 2 as loudness.normalize runs them for an input that needs no pre-limiter
     (with `textbook`, pass 1 in loudnorm's default dynamic mode); only ffmpeg calls are timed."""
-    from media_assets.lib.loudness import (
+    from media_assets.lib.media.loudness import (
         effective_lra,
         loudnorm_filter,
         measurement_from,
         measuring_filter,
         parse_loudnorm_json,
     )
-    from media_assets.lib.media_tools import ffmpeg_binary
+    from media_assets.lib.media.media_tools import ffmpeg_binary
 
     ffmpeg = ffmpeg_binary()
     src_url = "file:" + str(src.resolve())

@@ -42,7 +42,7 @@ ENGINES = [("faster-whisper", "tiny.en"), ("faster-whisper", "base"), ("whisperx
 
 
 def make_episode(workdir: Path, seconds: float) -> Path:
-    from media_assets.lib import samples
+    from media_assets.demo import samples
 
     path = workdir / f"conversation_{int(seconds)}s.wav"
     if not path.exists():
@@ -80,9 +80,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from media_assets.definitions import defs
     from media_assets.instance import get_instance
-    from media_assets.lib import asr, diarization
-    from media_assets.lib.ingest import ingest
-    from media_assets.lib.lake import LocalStore, document_key
+    from media_assets.lib.core.ingest import ingest
+    from media_assets.lib.core.lake import LocalStore, document_key
+    from media_assets.lib.speech import asr
+    from media_assets.lib.speech import diarizer as diarization
     from media_assets.resources import LakeResource, MediaSettings
     from media_assets.resources.speech import SpeechSettings
 

@@ -15,8 +15,8 @@ import dagster as dg
 from media_assets import run_liveness
 from media_assets.defs.common import COMPUTE_CLASSES
 from media_assets.instance import get_instance
-from media_assets.lib import catalog, dead_letters
-from media_assets.lib import ingest as lake_ingest
+from media_assets.lib.core import catalog, dead_letters
+from media_assets.lib.core import ingest as lake_ingest
 from media_assets.resources import LakeResource, MediaSettings
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -230,7 +230,7 @@ def dlq(action: str, record_id: str | None, out=sys.stdout) -> bool:
 
 def demo(out=sys.stdout) -> bool:
     """Make sample episodes (plus one corrupt file), run everything, print a summary."""
-    from media_assets.lib import samples
+    from media_assets.demo import samples
 
     inputs = samples.demo_episodes(DEMO_INBOX)
     samples.random_bytes(DEMO_INBOX / "corrupt_upload.wav")

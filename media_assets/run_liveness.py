@@ -20,9 +20,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from media_assets.lib.dead_letters import dead_letter
-from media_assets.lib.errors import PermanentError
-from media_assets.lib.lake import LakeStore
+from media_assets.lib.core.dead_letters import dead_letter
+from media_assets.lib.core.errors import PermanentError
+from media_assets.lib.core.lake import LakeStore
 
 TAG_HOST = "media-lake/host"
 TAG_BOOT = "media-lake/boot-id"

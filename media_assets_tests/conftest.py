@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from media_assets.lib import samples
-from media_assets.lib.lake import LocalStore
-from media_assets.lib.media_contract import MediaLimits
+from media_assets.demo import samples
+from media_assets.lib.core.lake import LocalStore
+from media_assets.lib.media.media_contract import MediaLimits
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")

@@ -21,8 +21,9 @@ import soundfile
 from faster_whisper import decode_audio
 from scipy.signal import resample_poly
 
-from media_assets.lib import asr, samples
-from media_assets.lib.asr import AsrSettings, ModelUnavailable
+from media_assets.demo import samples
+from media_assets.lib.speech import asr
+from media_assets.lib.speech.asr import AsrSettings, ModelUnavailable
 
 TURNS = [
     ("en-us", 35, "Welcome back to the show. Today we talk about rivers, maps and the weather in the mountains."),

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from media_assets.lib.attribution import attribute
-from media_assets.lib.media_metadata import parse_srt
-from media_assets.lib.subtitles import (
+from media_assets.lib.media.embedded import parse_srt
+from media_assets.lib.speech.attribution import attribute
+from media_assets.lib.speech.subtitles import (
     MAX_CUE_SECONDS,
     MAX_LINE_CHARS,
     MAX_LINES,
@@ -17,7 +17,7 @@ from media_assets.lib.subtitles import (
     to_srt,
     to_webvtt,
 )
-from media_assets.lib.timed_text import TimedWord
+from media_assets.lib.speech.timed_text import TimedWord
 
 
 @dataclass(frozen=True)

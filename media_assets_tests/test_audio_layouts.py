@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from media_assets.lib import pipeline, samples
-from media_assets.lib.ingest import ingest
-from media_assets.lib.loudness import LoudnessTarget
-from media_assets.lib.media_contract import MediaLimits
-from media_assets.lib.stage import read_table
+from media_assets.demo import samples
+from media_assets.lib.core.ingest import ingest
+from media_assets.lib.core.stage import read_table
+from media_assets.lib.media import stages as pipeline
+from media_assets.lib.media.loudness import LoudnessTarget
+from media_assets.lib.media.media_contract import MediaLimits
 from media_assets_tests.test_loudness import assert_delivery_format, integrated_lufs, true_peak_dbtp
 
 CASES = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from media_assets.lib.chapters import ChapterSettings, boundaries, gaps
-from media_assets.lib.timed_text import Sentence, TimedText, TimedWord
+from media_assets.lib.speech.timed_text import Sentence, TimedText, TimedWord
+from media_assets.lib.text.segmentation import ChapterSettings, boundaries, gaps
 
 
 def _words(text: str, start: float = 0.0, per_word: float = 0.4, speaker: str | None = None) -> list[TimedWord]:

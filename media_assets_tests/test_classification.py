@@ -7,9 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from media_assets.lib import classification, scripts
-from media_assets.lib.taxonomy import CATEGORIES
-from media_assets.lib.text_models import load_embedder, load_spacy
+from media_assets.demo import scripts
+from media_assets.lib.text import classification
+from media_assets.lib.text.taxonomy import CATEGORIES
+from media_assets.lib.text.text_models import load_embedder, load_spacy
 
 IDS = [category.id for category in CATEGORIES]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from media_assets.lib import samples
+from media_assets.demo import samples
 
 CLI = [sys.executable, "-m", "media_assets.cli"]
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from media_assets.lib import contracts, tables
-from media_assets.lib.errors import ContractViolation
-from media_assets.lib.stage import StageRun
+from media_assets.lib.core import contracts, tables
+from media_assets.lib.core.errors import ContractViolation
+from media_assets.lib.core.stage import StageRun
 
 EPISODE = "0123456789abcdef01234567"
 
@@ -49,7 +49,7 @@ def test_json_violation_names_the_field() -> None:
 
 def test_documents_are_checked_on_read_too(lake) -> None:
     lake.put_bytes(f"raw_media/episode_id={EPISODE}/raw_media.json", b'{"stage": "raw_media"}')
-    from media_assets.lib.stage import read_document
+    from media_assets.lib.core.stage import read_document
 
     with pytest.raises(ContractViolation, match="raw_media JSON"):
         read_document(lake, "raw_media", EPISODE)

@@ -12,10 +12,13 @@ from dagster_k8s.job import get_user_defined_k8s_config
 from media_assets.definitions import defs
 from media_assets.defs.common import COMPUTE_CLASSES, RETRY_POLICY, compute
 from media_assets.instance import get_instance
-from media_assets.lib import dead_letters, enrichment_stages, pipeline, speech_stages
-from media_assets.lib.ingest import ingest
-from media_assets.lib.lake import LocalStore, raw_key
-from media_assets.lib.media_contract import MediaLimits
+from media_assets.lib.core import dead_letters
+from media_assets.lib.core.ingest import ingest
+from media_assets.lib.core.lake import LocalStore, raw_key
+from media_assets.lib.media import stages as pipeline
+from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.speech import stages as speech_stages
+from media_assets.lib.text import stages as enrichment_stages
 from media_assets.resources import LakeResource, MediaSettings
 from media_assets.resources.enrichment import EnrichmentResource
 from media_assets.resources.speech import SpeechSettings

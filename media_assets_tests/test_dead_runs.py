@@ -17,9 +17,10 @@ import dagster as dg
 import pytest
 
 from media_assets import run_liveness
+from media_assets.demo import samples
 from media_assets.instance import get_instance
-from media_assets.lib import dead_letters, samples
-from media_assets.lib.lake import LocalStore
+from media_assets.lib.core import dead_letters
+from media_assets.lib.core.lake import LocalStore
 
 GPU_POOL = "gpu-transcription"
 TURNS = [

@@ -13,8 +13,8 @@ import pytest
 from pyannote.core import Annotation, Segment, Timeline
 from pyannote.metrics.diarization import DiarizationErrorRate
 
-from media_assets.lib import samples
-from media_assets.lib.diarization import (
+from media_assets.demo import samples
+from media_assets.lib.speech.diarizer import (
     CONFIDENCE_METHOD,
     LOCAL_PIPELINE,
     PRODUCTION_PIPELINE,

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from mutagen.id3 import ID3, CTOCFlags
 
-from media_assets.lib import contracts, distribution
-from media_assets.lib.errors import ContractViolation
+from media_assets.lib.core import contracts
+from media_assets.lib.core.errors import ContractViolation
+from media_assets.lib.distribution import formats as distribution
 
 
 @dataclass(frozen=True)

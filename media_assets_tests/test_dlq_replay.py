@@ -8,8 +8,9 @@ import json
 import shutil
 
 from media_assets import cli
-from media_assets.lib import dead_letters, samples
-from media_assets.lib.lake import LocalStore, raw_key
+from media_assets.demo import samples
+from media_assets.lib.core import dead_letters
+from media_assets.lib.core.lake import LocalStore, raw_key
 
 
 def test_replaying_a_fixed_upload_registers_it(dagster_env, media) -> None:

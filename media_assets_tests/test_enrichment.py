@@ -9,14 +9,20 @@ import subprocess
 import pytest
 from mutagen.id3 import ID3
 
-from media_assets.lib import asr, catalog, contracts, distribution, enrichment_stages, pipeline, samples, speech_stages
-from media_assets.lib.diarization import DiarizationSettings
-from media_assets.lib.ingest import ingest
-from media_assets.lib.lake import LocalStore
-from media_assets.lib.loudness import LoudnessTarget
-from media_assets.lib.media_contract import MediaLimits
-from media_assets.lib.scripts import NAMED_ENTITIES, THREE_TOPICS, TOPIC_SCRIPTS
-from media_assets.lib.stage import read_document
+from media_assets.demo import samples
+from media_assets.demo.scripts import NAMED_ENTITIES, THREE_TOPICS, TOPIC_SCRIPTS
+from media_assets.lib.core import catalog, contracts
+from media_assets.lib.core.ingest import ingest
+from media_assets.lib.core.lake import LocalStore
+from media_assets.lib.core.stage import read_document
+from media_assets.lib.distribution import formats as distribution
+from media_assets.lib.media import stages as pipeline
+from media_assets.lib.media.loudness import LoudnessTarget
+from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.speech import asr
+from media_assets.lib.speech import stages as speech_stages
+from media_assets.lib.speech.diarizer import DiarizationSettings
+from media_assets.lib.text import stages as enrichment_stages
 
 VOICE = ("en-us", 35)
 ASR = asr.AsrSettings(model="tiny.en")

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from media_assets.lib.errors import (
+from media_assets.lib.core.errors import (
     ContractViolation,
     MediaToolError,
     RejectedMedia,

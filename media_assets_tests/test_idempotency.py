@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from media_assets.lib import pipeline
-from media_assets.lib.ingest import ingest
-from media_assets.lib.lake import LocalStore
-from media_assets.lib.loudness import LoudnessTarget
-from media_assets.lib.media_contract import MediaLimits
-from media_assets.lib.video import VideoSettings
+from media_assets.lib.core.ingest import ingest
+from media_assets.lib.core.lake import LocalStore
+from media_assets.lib.media import stages as pipeline
+from media_assets.lib.media.loudness import LoudnessTarget
+from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.media.video import VideoSettings
 
 DEFAULT_TARGET = LoudnessTarget()
 

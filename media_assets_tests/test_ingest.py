@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from media_assets.lib import dead_letters, samples
-from media_assets.lib.identity import episode_id_for, sha256_file
-from media_assets.lib.ingest import ingest
-from media_assets.lib.lake import document_key, raw_key
-from media_assets.lib.media_contract import MediaLimits
+from media_assets.demo import samples
+from media_assets.lib.core import dead_letters
+from media_assets.lib.core.identity import episode_id_for, sha256_file
+from media_assets.lib.core.ingest import ingest
+from media_assets.lib.core.lake import document_key, raw_key
+from media_assets.lib.media.media_contract import MediaLimits
 
 DEFAULT_LIMITS = MediaLimits()
 
@@ -87,7 +88,7 @@ def test_symlink_target_outside_is_never_read_into_the_lake(bad_batch, lake) -> 
 
 
 def test_truncated_but_decodable_mp3_is_accepted_with_its_real_duration(tmp_path, media, lake, limits) -> None:
-    from media_assets.lib import pipeline
+    from media_assets.lib.media import stages as pipeline
 
     long_mp3 = samples.mp3_with_id3(tmp_path / "long.mp3", seconds=8.0)
     half = samples.short_but_decodable_mp3(tmp_path / "half.mp3", long_mp3)

@@ -11,8 +11,9 @@ import pytest
 import soundfile
 from scipy.signal import resample_poly
 
-from media_assets.lib import loudness, samples
-from media_assets.lib.loudness import LoudnessTarget
+from media_assets.demo import samples
+from media_assets.lib.media import loudness
+from media_assets.lib.media.loudness import LoudnessTarget
 
 
 def integrated_lufs(path: Path) -> float:

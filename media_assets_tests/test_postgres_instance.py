@@ -11,9 +11,9 @@ import psycopg2
 import pytest
 
 from media_assets.definitions import defs
-from media_assets.lib.ingest import ingest
-from media_assets.lib.lake import LocalStore
-from media_assets.lib.media_contract import MediaLimits
+from media_assets.lib.core.ingest import ingest
+from media_assets.lib.core.lake import LocalStore
+from media_assets.lib.media.media_contract import MediaLimits
 from media_assets.resources import LakeResource, MediaSettings
 
 SELECTION = ["raw_media", "normalized_audio"]

@@ -16,11 +16,13 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from media_assets.lib import catalog, pipeline, samples
-from media_assets.lib.ingest import ingest
-from media_assets.lib.lake import S3Store, document_key, media_key, raw_key, table_key
-from media_assets.lib.loudness import LoudnessTarget
-from media_assets.lib.media_contract import MediaLimits
+from media_assets.demo import samples
+from media_assets.lib.core import catalog
+from media_assets.lib.core.ingest import ingest
+from media_assets.lib.core.lake import S3Store, document_key, media_key, raw_key, table_key
+from media_assets.lib.media import stages as pipeline
+from media_assets.lib.media.loudness import LoudnessTarget
+from media_assets.lib.media.media_contract import MediaLimits
 from media_assets.resources.lake import LakeResource
 
 REGION = "us-east-1"

@@ -8,8 +8,9 @@ import shutil
 import dagster as dg
 
 from media_assets.defs.sensors import inbox_sensor
-from media_assets.lib import dead_letters, samples
-from media_assets.lib.lake import LocalStore
+from media_assets.demo import samples
+from media_assets.lib.core import dead_letters
+from media_assets.lib.core.lake import LocalStore
 from media_assets.resources import LakeResource, MediaSettings
 from media_assets.resources.speech import SpeechSettings
 

@@ -9,14 +9,18 @@ import numpy as np
 import pytest
 import soundfile
 
-from media_assets.lib import asr, catalog, pipeline, samples, speech_stages
-from media_assets.lib.diarization import DiarizationSettings
-from media_assets.lib.ingest import ingest
-from media_assets.lib.lake import LocalStore, media_key
-from media_assets.lib.loudness import LoudnessTarget
-from media_assets.lib.media_contract import MediaLimits
-from media_assets.lib.media_metadata import parse_srt
-from media_assets.lib.subtitles import MAX_CUE_SECONDS, MAX_LINE_CHARS, MAX_LINES
+from media_assets.demo import samples
+from media_assets.lib.core import catalog
+from media_assets.lib.core.ingest import ingest
+from media_assets.lib.core.lake import LocalStore, media_key
+from media_assets.lib.media import stages as pipeline
+from media_assets.lib.media.embedded import parse_srt
+from media_assets.lib.media.loudness import LoudnessTarget
+from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.speech import asr
+from media_assets.lib.speech import stages as speech_stages
+from media_assets.lib.speech.diarizer import DiarizationSettings
+from media_assets.lib.speech.subtitles import MAX_CUE_SECONDS, MAX_LINE_CHARS, MAX_LINES
 
 TURNS = [
     ("en-us", 35, "Welcome to the show. Today we talk about rivers and the fish that live in them."),

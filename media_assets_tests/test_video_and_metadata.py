@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from media_assets.lib import media_tools, pipeline, samples, video
-from media_assets.lib.ingest import ingest
-from media_assets.lib.lake import media_key
-from media_assets.lib.loudness import LoudnessTarget
-from media_assets.lib.media_contract import MediaLimits
-from media_assets.lib.stage import read_document
+from media_assets.demo import samples
+from media_assets.lib.core.ingest import ingest
+from media_assets.lib.core.lake import media_key
+from media_assets.lib.core.stage import read_document
+from media_assets.lib.media import media_tools, video
+from media_assets.lib.media import stages as pipeline
+from media_assets.lib.media.loudness import LoudnessTarget
+from media_assets.lib.media.media_contract import MediaLimits
 
 
 def register(path: Path, lake) -> str:
@@ -94,7 +96,7 @@ def test_id3_tags_container_tags_exif_and_captions(lake, media) -> None:
 
 
 def test_srt_parsing_strips_markup_and_keeps_times() -> None:
-    from media_assets.lib.media_metadata import parse_srt
+    from media_assets.lib.media.embedded import parse_srt
 
     text = (
         "1\n00:00:01,500 --> 00:00:03,250\n<i>Hello</i> {\\an8}there\n\n"
@@ -105,7 +107,7 @@ def test_srt_parsing_strips_markup_and_keeps_times() -> None:
 
 
 def test_subtitle_cues_round_trip_from_the_container(media) -> None:
-    from media_assets.lib.media_metadata import extract_subtitle_cues
+    from media_assets.lib.media.embedded import extract_subtitle_cues
 
     assert extract_subtitle_cues(media["video"], 2) == samples.DEFAULT_CUES
 

@@ -6,7 +6,7 @@ import dagster as dg
 
 from media_assets.defs.common import compute
 from media_assets.defs.episode_assets import TABLE_WRITERS
-from media_assets.lib import catalog as lake_catalog
+from media_assets.lib.core import catalog as lake_catalog
 from media_assets.resources import LakeResource
 
 

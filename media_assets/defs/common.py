@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from media_assets.lib import tables
-from media_assets.lib.dead_letters import dead_letter
-from media_assets.lib.errors import failure_class, failure_reason, is_transient
-from media_assets.lib.lake import document_key
-from media_assets.lib.stage import StageResult
+from media_assets.lib.core import tables
+from media_assets.lib.core.dead_letters import dead_letter
+from media_assets.lib.core.errors import failure_class, failure_reason, is_transient
+from media_assets.lib.core.lake import document_key
+from media_assets.lib.core.stage import StageResult
 from media_assets.resources import LakeResource
 from media_assets.run_liveness import tag_run_owner
 

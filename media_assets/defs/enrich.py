@@ -8,7 +8,7 @@ from media_assets.defs.diarize import diarization
 from media_assets.defs.metadata import media_metadata
 from media_assets.defs.normalize import normalized_audio
 from media_assets.defs.transcribe import transcript
-from media_assets.lib import enrichment_stages
+from media_assets.lib.text import stages as enrichment_stages
 from media_assets.resources import LakeResource
 from media_assets.resources.enrichment import EnrichmentResource
 

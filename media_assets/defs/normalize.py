@@ -4,7 +4,7 @@ import dagster as dg
 
 from media_assets.defs.common import RETRY_POLICY, compute, episodes, run_stage, table_metadata
 from media_assets.defs.ingest import raw_media
-from media_assets.lib import pipeline
+from media_assets.lib.media import stages as pipeline
 from media_assets.resources import LakeResource, MediaSettings
 
 

@@ -15,7 +15,7 @@ import dagster as dg
 
 from media_assets.defs.common import episodes
 from media_assets.defs.episode_assets import EPISODE_ASSETS
-from media_assets.lib.ingest import discover, ingest
+from media_assets.lib.core.ingest import discover, ingest
 from media_assets.resources import LakeResource, MediaSettings
 
 MAX_FILES_PER_TICK = 20

@@ -4,7 +4,7 @@ import dagster as dg
 
 from media_assets.defs.common import RETRY_POLICY, compute, episodes, run_stage
 from media_assets.defs.normalize import normalized_audio
-from media_assets.lib import speech_stages
+from media_assets.lib.speech import stages as speech_stages
 from media_assets.resources import LakeResource
 from media_assets.resources.speech import SpeechSettings
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from media_assets.lib.chapters import ChapterSettings
-from media_assets.lib.enrichment_stages import EnrichmentSettings
-from media_assets.lib.text_models import DEFAULT_SPACY_MODEL, PACKAGED_EMBEDDER
+from media_assets.lib.text.segmentation import ChapterSettings
+from media_assets.lib.text.stages import EnrichmentSettings
+from media_assets.lib.text.text_models import DEFAULT_SPACY_MODEL, PACKAGED_EMBEDDER
 from media_assets.resources.settings import env_overrides
 
 

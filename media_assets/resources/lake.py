@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from media_assets.lib.lake import LakeStore, LocalStore, S3Store, parse_s3_uri
+from media_assets.lib.core.lake import LakeStore, LocalStore, S3Store, parse_s3_uri
 
 DEFAULT_ROOT = "lake"
 

@@ -8,9 +8,9 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from media_assets.lib.loudness import LoudnessTarget
-from media_assets.lib.media_contract import MediaLimits
-from media_assets.lib.video import VideoSettings
+from media_assets.lib.media.loudness import LoudnessTarget
+from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.media.video import VideoSettings
 
 
 def env_overrides(resource_class: type[dg.ConfigurableResource]) -> dict[str, str]:

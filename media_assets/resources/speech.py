@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from media_assets.lib.asr import AsrSettings
-from media_assets.lib.diarization import DiarizationSettings
+from media_assets.lib.speech.asr import AsrSettings
+from media_assets.lib.speech.diarizer import DiarizationSettings
 from media_assets.resources.settings import env_overrides
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from media_assets.lib import asr, diarization, subtitles
-from media_assets.lib.attribution import attribute
-from media_assets.lib.lake import LakeStore, media_key
-from media_assets.lib.stage import StageResult, StageRun, read_document
-from media_assets.lib.timed_text import TimedWord
+from media_assets.lib.core.lake import LakeStore, media_key
+from media_assets.lib.core.stage import StageResult, StageRun, read_document
+from media_assets.lib.speech import asr, subtitles
+from media_assets.lib.speech import diarizer as diarization
+from media_assets.lib.speech.attribution import attribute
+from media_assets.lib.speech.timed_text import TimedWord
 
 CODE_VERSIONS = {"transcript": "1", "diarization": "1", "speaker_transcript": "1"}
 

@@ -6,7 +6,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from media_assets.lib.errors import RejectedMedia
+from media_assets.lib.core.errors import RejectedMedia
 
 EPISODE_ID_HEX_CHARS = 24
 _HEX64 = re.compile(r"\b([0-9a-fA-F]{64})\b")

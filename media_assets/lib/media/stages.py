@@ -11,10 +11,12 @@ import dataclasses
 
 import soundfile
 
-from media_assets.lib import contracts, loudness, media_metadata, video
-from media_assets.lib.lake import LakeStore, document_key, media_key, raw_key
-from media_assets.lib.media_contract import InspectedMedia, MediaLimits, inspect_media
-from media_assets.lib.stage import StageResult, StageRun, read_document
+from media_assets.lib.core import contracts
+from media_assets.lib.core.lake import LakeStore, document_key, media_key, raw_key
+from media_assets.lib.core.stage import StageResult, StageRun, read_document
+from media_assets.lib.media import embedded as media_metadata
+from media_assets.lib.media import loudness, video
+from media_assets.lib.media.media_contract import InspectedMedia, MediaLimits, inspect_media
 
 # Bump a stage's code version whenever its outputs would change for the same inputs.
 CODE_VERSIONS = {

@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-from media_assets.lib.errors import ModelUnavailable
+from media_assets.lib.core.errors import ModelUnavailable
 
 # pyannote sends usage metrics unless this is "0" or "false". It reads the variable at every
 # tracked call (pyannote/audio/telemetry/metrics.py), so this works whatever was imported first.
@@ -356,7 +356,7 @@ def _cut(audio: np.ndarray, end: int) -> int:
     """Where a window of `audio` that should end at sample `end` ends: as the ASR windows, at the
     middle of the quietest 100 ms of the CUT_SEARCH_SECONDS before `end`; of equally quiet ones (digital
     silence) the latest, so that windows keep about their length."""
-    from media_assets.lib.asr import CUT_SEARCH_SECONDS, _quietest
+    from media_assets.lib.speech.asr import CUT_SEARCH_SECONDS, _quietest
 
     search = min(round(CUT_SEARCH_SECONDS * SAMPLE_RATE), end // 2)
     return end - 1 - _quietest(audio[end - search : end][::-1])

@@ -36,9 +36,9 @@ from mutagen.id3 import (
     ID3NoHeaderError,
 )
 
-from media_assets.lib import contracts
-from media_assets.lib.errors import ContractViolation
-from media_assets.lib.media_tools import SAFE_INPUT, file_url, run_ffmpeg
+from media_assets.lib.core import contracts
+from media_assets.lib.core.errors import ContractViolation
+from media_assets.lib.media.media_tools import SAFE_INPUT, file_url, run_ffmpeg
 
 PODCASTING_CHAPTERS_VERSION = "1.2.0"
 PODCASTING_CHAPTERS_MIME = "application/json+chapters"

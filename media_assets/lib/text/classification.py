@@ -35,7 +35,7 @@ import re
 
 import numpy as np
 
-from media_assets.lib.taxonomy import CATEGORIES
+from media_assets.lib.text.taxonomy import CATEGORIES
 
 MIN_WORDS = 40
 MAX_WORDS = 80

@@ -12,9 +12,9 @@ import re
 import traceback as tb
 from datetime import UTC, datetime
 
-from media_assets.lib import contracts
-from media_assets.lib.errors import failure_class, failure_reason
-from media_assets.lib.lake import LakeStore
+from media_assets.lib.core import contracts
+from media_assets.lib.core.errors import failure_class, failure_reason
+from media_assets.lib.core.lake import LakeStore
 
 PREFIX = "_dlq"
 

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from media_assets.lib.media_tools import SAFE_INPUT, file_url, run_ffmpeg
+from media_assets.lib.media.media_tools import SAFE_INPUT, file_url, run_ffmpeg
 
 MAX_LRA = 50.0
 LIMITER_HEADROOMS_DB = (1.0, 2.0, 3.0)

@@ -9,9 +9,9 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from media_assets.lib.errors import ContractViolation
+from media_assets.lib.core.errors import ContractViolation
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[3] / "schemas"
 
 
 @lru_cache(maxsize=1)

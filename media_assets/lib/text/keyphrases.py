@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from media_assets.lib.timed_text import TimedText
+from media_assets.lib.speech.timed_text import TimedText
 
 _DROP_LEADING = {"DET", "PRON", "NUM", "PART", "CCONJ", "ADP", "PUNCT"}
 _CONTENT = {"NOUN", "PROPN", "ADJ", "VERB"}

@@ -24,7 +24,7 @@ import numpy as np
 import pyloudnorm
 from mutagen.id3 import COMM, ID3, TALB, TCON, TDRC, TIT2, TPE1
 
-from media_assets.lib.scripts import THREE_TOPICS, TOPIC_SCRIPTS
+from media_assets.demo.scripts import THREE_TOPICS, TOPIC_SCRIPTS
 
 # Output options that keep ffmpeg from writing versions, dates or input metadata.
 _BITEXACT = ("-fflags", "+bitexact", "-flags", "+bitexact", "-map_metadata", "-1")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from media_assets.lib.identity import sha256_file
+from media_assets.lib.core.identity import sha256_file
 
 SHA_METADATA_KEY = "sha256"
 

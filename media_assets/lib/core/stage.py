@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from media_assets.lib import contracts, tables
-from media_assets.lib.lake import LakeStore, document_key, table_key
+from media_assets.lib.core import contracts, tables
+from media_assets.lib.core.lake import LakeStore, document_key, table_key
 
 
 def fingerprint(stage: str, code_version: str, config: dict, inputs: dict[str, str]) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from media_assets.lib.media_tools import SAFE_INPUT, ffprobe_binary, file_url, run_ffmpeg
+from media_assets.lib.media.media_tools import SAFE_INPUT, ffprobe_binary, file_url, run_ffmpeg
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from media_assets.lib.errors import MediaToolError
+from media_assets.lib.core.errors import MediaToolError
 
 SAFE_INPUT = ["-protocol_whitelist", "file"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import mutagen
 from mutagen.id3 import ID3, ID3NoHeaderError
 
-from media_assets.lib.media_tools import SAFE_INPUT, file_url, run_ffmpeg
+from media_assets.lib.media.media_tools import SAFE_INPUT, file_url, run_ffmpeg
 
 TEXT_SUBTITLE_CODECS = frozenset({"subrip", "srt", "mov_text", "webvtt", "ass", "ssa", "text"})
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from media_assets.lib.timed_text import Sentence, TimedText
+from media_assets.lib.speech.timed_text import Sentence, TimedText
 
 SKIPPED_LABELS = frozenset({"CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY"})
 CHUNK_CHARS = 5000

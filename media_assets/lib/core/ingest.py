@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from media_assets.lib import contracts
-from media_assets.lib.dead_letters import dead_letter
-from media_assets.lib.errors import RejectedMedia
-from media_assets.lib.identity import episode_id_for, read_sidecar
-from media_assets.lib.lake import LakeStore, document_key, raw_key
-from media_assets.lib.media_contract import MediaLimits, inspect_media
+from media_assets.lib.core import contracts
+from media_assets.lib.core.dead_letters import dead_letter
+from media_assets.lib.core.errors import RejectedMedia
+from media_assets.lib.core.identity import episode_id_for, read_sidecar
+from media_assets.lib.core.lake import LakeStore, document_key, raw_key
+from media_assets.lib.media.media_contract import MediaLimits, inspect_media
 
 SIDECAR_SUFFIX = ".sha256"
 

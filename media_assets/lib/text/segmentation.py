@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from media_assets.lib.keyphrases import centroid
-from media_assets.lib.timed_text import Sentence
+from media_assets.lib.speech.timed_text import Sentence
+from media_assets.lib.text.keyphrases import centroid
 
 
 @dataclass(frozen=True)

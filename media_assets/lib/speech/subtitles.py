@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from media_assets.lib.timed_text import TimedWord
+from media_assets.lib.speech.timed_text import TimedWord
 
 MAX_LINE_CHARS = 42
 MAX_LINES = 2

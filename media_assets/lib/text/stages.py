@@ -10,14 +10,15 @@ from pathlib import PurePath
 
 import numpy as np
 
-from media_assets.lib import classification, distribution, entities, keyphrases, taxonomy
-from media_assets.lib.chapters import Boundary, ChapterSettings, boundaries
-from media_assets.lib.lake import LakeStore, media_key
-from media_assets.lib.pipeline import read_registration
-from media_assets.lib.speech_stages import attributed_words
-from media_assets.lib.stage import StageResult, StageRun, read_document, read_table
-from media_assets.lib.text_models import DEFAULT_SPACY_MODEL, PACKAGED_EMBEDDER, load_embedder, load_spacy
-from media_assets.lib.timed_text import Sentence, TimedText, TimedWord
+from media_assets.lib.core.lake import LakeStore, media_key
+from media_assets.lib.core.stage import StageResult, StageRun, read_document, read_table
+from media_assets.lib.distribution import formats as distribution
+from media_assets.lib.media.stages import read_registration
+from media_assets.lib.speech.stages import attributed_words
+from media_assets.lib.speech.timed_text import Sentence, TimedText, TimedWord
+from media_assets.lib.text import classification, entities, keyphrases, taxonomy
+from media_assets.lib.text.segmentation import Boundary, ChapterSettings, boundaries
+from media_assets.lib.text.text_models import DEFAULT_SPACY_MODEL, PACKAGED_EMBEDDER, load_embedder, load_spacy
 
 CODE_VERSIONS = {"chapters": "1", "enriched_metadata": "1", "distribution": "1"}
 TITLE_PHRASES = 5  # key phrases kept per chapter

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import duckdb
 
-from media_assets.lib import tables
-from media_assets.lib.dead_letters import PREFIX as DLQ_PREFIX
-from media_assets.lib.lake import LakeStore
+from media_assets.lib.core import tables
+from media_assets.lib.core.dead_letters import PREFIX as DLQ_PREFIX
+from media_assets.lib.core.lake import LakeStore
 
 DEAD_LETTERS_VIEW = "dead_letters"
 SQL_TYPES = {"str": "VARCHAR", "float": "DOUBLE", "int": "BIGINT", "bool": "BOOLEAN"}

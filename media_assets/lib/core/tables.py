@@ -13,7 +13,7 @@ import pyarrow
 import pyarrow.parquet as pq
 from pandera.errors import SchemaError, SchemaErrors
 
-from media_assets.lib.errors import ContractViolation
+from media_assets.lib.core.errors import ContractViolation
 
 EPISODE_ID = pa.Check.str_matches(r"^[0-9a-f]{24}$")
 
@@ -209,7 +209,7 @@ TABLES: dict[str, list[Column]] = {
     "classifications": [
         _EPISODE,
         _col("rank", "int", "1 = best category", pa.Check.ge(1)),
-        _col("category_id", "str", "taxonomy id (see media_assets/lib/taxonomy.py)"),
+        _col("category_id", "str", "taxonomy id (see media_assets/lib/text/taxonomy.py)"),
         _col("category_name", "str", "display name"),
         _col("score", "float", "similarity of the episode's text to the category, 0-1", pa.Check.in_range(0, 1)),
     ],
