@@ -51,26 +51,17 @@ def _episode(folder: Path) -> Path:
 
 
 def _stages(model: str) -> dict:
-    from media_assets.lib.media import stages as pipeline
-    from media_assets.lib.media.loudness import LoudnessTarget
-    from media_assets.lib.media.media_contract import MediaLimits
-    from media_assets.lib.speech import asr
-    from media_assets.lib.speech import stages as speech_stages
-    from media_assets.lib.speech.diarizer import DiarizationSettings
-    from media_assets.lib.text import stages as enrichment_stages
+    """Each stage but normalized_video as a function of (lake, episode id), with default settings."""
+    from media_assets.lib.stages import STAGES
+    from media_assets.resources import SETTINGS_RESOURCES, SpeechResource
 
-    settings = enrichment_stages.EnrichmentSettings()
-    return {
-        "raw_media": lambda lake, e: pipeline.raw_media(lake, e, MediaLimits()),
-        "normalized_audio": lambda lake, e: pipeline.normalized_audio(lake, e, LoudnessTarget()),
-        "media_metadata": pipeline.media_metadata_stage,
-        "transcript": lambda lake, e: speech_stages.transcript(lake, e, asr.AsrSettings(model=model)),
-        "diarization": lambda lake, e: speech_stages.diarization_stage(lake, e, DiarizationSettings(), None),
-        "speaker_transcript": speech_stages.speaker_transcript,
-        "chapters": lambda lake, e: enrichment_stages.chapters_stage(lake, e, settings),
-        "enriched_metadata": lambda lake, e: enrichment_stages.enriched_metadata_stage(lake, e, settings),
-        "distribution": enrichment_stages.distribution_stage,
-    }
+    settings = {domain: resource().settings() for domain, resource in SETTINGS_RESOURCES.items()}
+    settings["speech"] = SpeechResource(asr_model=model).settings()
+
+    def runner(stage):
+        return lambda lake, e: stage.run(lake, e, settings[stage.settings]) if stage.settings else stage.run(lake, e)
+
+    return {stage.name: runner(stage) for stage in STAGES if stage.name != "normalized_video"}
 
 
 def _warm_models(model: str) -> None:
@@ -85,7 +76,7 @@ def _warm_models(model: str) -> None:
 
 
 def _register(lake, wav: Path) -> str:
-    from media_assets.lib.core.ingest import ingest
+    from media_assets.lib.media.ingest import ingest
     from media_assets.lib.media.media_contract import MediaLimits
 
     (outcome,) = ingest([wav], lake, MediaLimits(), lambda ids: None)

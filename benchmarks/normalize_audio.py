@@ -199,8 +199,8 @@ class Bench:
         from media_assets.cli import QUIET_LOGS
         from media_assets.definitions import defs
         from media_assets.instance import get_instance
-        from media_assets.lib.core.ingest import ingest
         from media_assets.lib.core.lake import document_key, media_key, raw_key
+        from media_assets.lib.media.ingest import ingest
         from media_assets.resources import LakeResource
 
         self.dg = dg
@@ -209,14 +209,14 @@ class Bench:
         definitions = defs()
         self.resources = {**definitions.resources, "lake": LakeResource(root=str(self.lake_root))}
         self.store = self.resources["lake"].store()
-        self.target = self.resources["settings"].loudness_target()
+        self.target = self.resources["media"].settings().loudness
         unique = {a.key: a for a in definitions.assets}
         self.assets = [a for a in unique.values() if a.partitions_def is not None]
 
         outcomes = ingest(
             [episode],
             self.store,
-            self.resources["settings"].media_limits(),
+            self.resources["media"].settings().limits,
             lambda ids: self.instance.add_dynamic_partitions("episodes", ids),
         )
         if outcomes[0].status != "registered":

@@ -80,23 +80,22 @@ def main(argv: list[str] | None = None) -> int:
 
     from media_assets.definitions import defs
     from media_assets.instance import get_instance
-    from media_assets.lib.core.ingest import ingest
     from media_assets.lib.core.lake import LocalStore, document_key
+    from media_assets.lib.media.ingest import ingest
     from media_assets.lib.speech import asr
     from media_assets.lib.speech import diarizer as diarization
-    from media_assets.resources import LakeResource, MediaSettings
-    from media_assets.resources.speech import SpeechSettings
+    from media_assets.resources import LakeResource, MediaResource, SpeechResource
 
     episode = make_episode(workdir, args.seconds)
     lake = LocalStore(run_dir / "lake")
     instance = get_instance()
-    (outcome,) = ingest([episode], lake, MediaSettings().media_limits(),
+    (outcome,) = ingest([episode], lake, MediaResource().settings().limits,
                         lambda ids: instance.add_dynamic_partitions("episodes", ids))  # fmt: skip
     episode_id = outcome.episode_id
     assets = [a for a in {a.key: a for a in defs().assets}.values() if a.partitions_def is not None]
 
-    def materialize(selection: list[str], speech: SpeechSettings) -> None:
-        resources = {"lake": LakeResource(root=str(lake.root)), "settings": MediaSettings(), "speech": speech}
+    def materialize(selection: list[str], speech: SpeechResource) -> None:
+        resources = {"lake": LakeResource(root=str(lake.root)), "media": MediaResource(), "speech": speech}
         quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
         result = dg.materialize(assets, partition_key=episode_id, instance=instance, resources=resources,
                                 selection=selection, run_config=quiet)  # fmt: skip
@@ -105,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     def fresh(stage: str) -> None:
         (lake.root / document_key(stage, episode_id)).unlink(missing_ok=True)
 
-    materialize(["raw_media", "normalized_audio"], SpeechSettings())
+    materialize(["raw_media", "normalized_audio"], SpeechResource())
     audio_doc = json.loads(lake.get_bytes(document_key("normalized_audio", episode_id)))
     wav = lake.root / audio_doc["outputs"]["audio"]["key"]
     seconds = soundfile.info(wav).duration
@@ -113,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict = {"audio_seconds": seconds, "cpus": os.cpu_count(), "transcript": {}, "diarization": {}}
 
     for engine, model in ENGINES:
-        speech = SpeechSettings(asr_engine=engine, asr_model=model)
+        speech = SpeechResource(asr_engine=engine, asr_model=model)
         fresh("transcript")
         materialize(["transcript"], speech)  # warm-up: loads the model into this process
         asset_runs = []
@@ -131,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["transcript"][f"{engine}/{model}"] = row
         print(f"  transcript {engine}/{model}: {row}", file=sys.stderr, flush=True)
 
-    speech = SpeechSettings()
+    speech = SpeechResource()
     fresh("diarization")
     materialize(["diarization"], speech)  # warm-up
     asset_runs = []

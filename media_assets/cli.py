@@ -13,11 +13,11 @@ from pathlib import Path
 import dagster as dg
 
 from media_assets import run_liveness
-from media_assets.defs.common import COMPUTE_CLASSES
+from media_assets.defs.episodes import COMPUTE_CLASSES
 from media_assets.instance import get_instance
 from media_assets.lib.core import catalog, dead_letters
-from media_assets.lib.core import ingest as lake_ingest
-from media_assets.resources import LakeResource, MediaSettings
+from media_assets.lib.media import ingest as lake_ingest
+from media_assets.resources import LakeResource, MediaResource
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 DEMO_INBOX = Path("demo_inbox")
@@ -35,6 +35,7 @@ def _lake(definitions: dg.Definitions) -> LakeResource:
 
 
 def _assets(definitions: dg.Definitions) -> tuple[list[dg.AssetsDefinition], dg.AssetsDefinition]:
+    """The episode stage assets (their quality gates with them) and the catalog."""
     unique = {a.key: a for a in definitions.assets}
     episode_assets = [a for a in unique.values() if a.partitions_def is not None]
     return episode_assets, unique[dg.AssetKey("catalog")]
@@ -44,12 +45,12 @@ def ingest(paths: list[Path], out=sys.stdout) -> list[lake_ingest.Outcome]:
     """Validate and register inputs; one JSON line per input."""
     instance = get_instance()
     definitions = _definitions()
-    settings: MediaSettings = definitions.resources["settings"]
+    media: MediaResource = definitions.resources["media"]
 
     def register(episode_ids: list[str]) -> None:
         instance.add_dynamic_partitions("episodes", episode_ids)
 
-    outcomes = lake_ingest.ingest(paths, _lake(definitions).store(), settings.media_limits(), register)
+    outcomes = lake_ingest.ingest(paths, _lake(definitions).store(), media.settings().limits, register)
     for outcome in outcomes:
         print(outcome.to_json(), file=out, flush=True)
     return outcomes

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 import media_assets.dagster_fixes  # noqa: F401  (applied on import)
-from media_assets.defs.common import COMPUTE_CLASSES
+from media_assets.defs.episodes import COMPUTE_CLASSES
 
 DEFAULT_HOME = ".dagster_home"
 # GPU work is serialized; the CPU pools get as many slots as the machine has cores.

@@ -12,11 +12,11 @@ import pytest
 import soundfile
 
 from media_assets.demo import samples
-from media_assets.lib.core.ingest import ingest
 from media_assets.lib.core.stage import read_table
-from media_assets.lib.media import stages as pipeline
-from media_assets.lib.media.loudness import LoudnessTarget
+from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.media.settings import MediaSettings
+from media_assets.lib.stages import BY_NAME
 from media_assets_tests.test_loudness import assert_delivery_format, integrated_lufs, true_peak_dbtp
 
 CASES = {
@@ -32,8 +32,8 @@ CASES = {
 def normalize_upload(lake, upload: Path) -> tuple[Path, dict]:
     (outcome,) = ingest([upload], lake, MediaLimits(), lambda ids: None)
     assert outcome.status == "registered", outcome
-    pipeline.raw_media(lake, outcome.episode_id, MediaLimits())
-    result = pipeline.normalized_audio(lake, outcome.episode_id, LoudnessTarget())
+    BY_NAME["raw_media"].run(lake, outcome.episode_id, MediaSettings())
+    result = BY_NAME["normalized_audio"].run(lake, outcome.episode_id, MediaSettings())
     (row,) = read_table(lake, "loudness", outcome.episode_id)
     return lake.root / result.document["outputs"]["audio"]["key"], row
 

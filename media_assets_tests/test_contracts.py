@@ -3,6 +3,7 @@ stage never writes an artifact that breaks its contract."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from media_assets.lib.core import contracts, tables
 from media_assets.lib.core.errors import ContractViolation
 from media_assets.lib.core.stage import StageRun
+from media_assets.lib.stages import BY_NAME
 
 EPISODE = "0123456789abcdef01234567"
 
@@ -90,7 +92,8 @@ def test_parquet_is_deterministic_and_typed_even_when_empty() -> None:
 
 
 def test_a_bad_stage_document_is_never_written(lake) -> None:
-    stage = StageRun(lake, "normalized_audio", EPISODE, "1", {}, {})
+    without_inputs = dataclasses.replace(BY_NAME["normalized_audio"], upstream=())
+    stage = StageRun(lake, without_inputs, EPISODE, {})
     with pytest.raises(ContractViolation, match="loudness"):
         stage.finish({})  # the normalized_audio schema requires `loudness`
     assert not lake.exists(f"normalized_audio/episode_id={EPISODE}/normalized_audio.json")

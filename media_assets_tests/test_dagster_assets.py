@@ -10,20 +10,16 @@ import pytest
 from dagster_k8s.job import get_user_defined_k8s_config
 
 from media_assets.definitions import defs
-from media_assets.defs.common import COMPUTE_CLASSES, RETRY_POLICY, compute
+from media_assets.defs.episodes import COMPUTE_CLASSES, RETRY_POLICY, compute
 from media_assets.instance import get_instance
 from media_assets.lib.core import dead_letters
-from media_assets.lib.core.ingest import ingest
 from media_assets.lib.core.lake import LocalStore, raw_key
-from media_assets.lib.media import stages as pipeline
+from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.media_contract import MediaLimits
-from media_assets.lib.speech import stages as speech_stages
-from media_assets.lib.text import stages as enrichment_stages
-from media_assets.resources import LakeResource, MediaSettings
-from media_assets.resources.enrichment import EnrichmentResource
-from media_assets.resources.speech import SpeechSettings
+from media_assets.lib.stages import STAGES
+from media_assets.resources import DistributionResource, LakeResource, MediaResource, SpeechResource, TextResource
 
-CODE_VERSIONS = {**pipeline.CODE_VERSIONS, **speech_stages.CODE_VERSIONS, **enrichment_stages.CODE_VERSIONS}
+CODE_VERSIONS = {stage.name: stage.code_version for stage in STAGES}
 EPISODE_ASSETS = [
     "raw_media", "normalized_audio", "normalized_video", "media_metadata", "transcript", "diarization",
     "speaker_transcript", "chapters", "enriched_metadata", "distribution",
@@ -58,7 +54,10 @@ def test_catalog_depends_on_every_table_writer_and_the_job_runs_every_stage() ->
         "raw_media", "normalized_audio", "normalized_video", "media_metadata", "diarization",
         "speaker_transcript", "chapters", "enriched_metadata",
     }  # fmt: skip
-    assert graph.get(dg.AssetKey("catalog")).parent_keys == writers
+    # every stage writes its quality_checks rows too, so the catalog waits for all of them
+    quality_writers = {dg.AssetKey(stage.name) for stage in STAGES if stage.quality_checks}
+    assert quality_writers == {dg.AssetKey(name) for name in EPISODE_ASSETS}
+    assert graph.get(dg.AssetKey("catalog")).parent_keys == writers | quality_writers
     job = definitions.resolve_job_def("episode_job")
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == set(EPISODE_ASSETS)
 
@@ -127,9 +126,10 @@ def registered(dagster_env, media):
     )
     resources = {
         "lake": LakeResource(root=str(lake_root)),
-        "settings": MediaSettings(),
-        "speech": SpeechSettings(asr_model="tiny.en"),
-        "enrichment": EnrichmentResource(),
+        "media": MediaResource(),
+        "speech": SpeechResource(asr_model="tiny.en"),
+        "text": TextResource(),
+        "distribution": DistributionResource(),
     }
     return instance, resources, store, outcomes[0].episode_id
 

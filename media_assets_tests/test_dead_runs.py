@@ -175,7 +175,7 @@ def test_liveness_tells_a_dead_or_reused_pid_from_a_live_one(tmp_path) -> None:
 
 
 def test_the_sensor_cleans_up_a_dead_run_in_the_daemon(dagster_env) -> None:
-    from media_assets.defs.run_health import dead_run_sensor
+    from media_assets.defs.orchestration.run_health import dead_run_sensor
     from media_assets.resources import LakeResource
 
     instance = get_instance()

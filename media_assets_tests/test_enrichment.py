@@ -12,41 +12,42 @@ from mutagen.id3 import ID3
 from media_assets.demo import samples
 from media_assets.demo.scripts import NAMED_ENTITIES, THREE_TOPICS, TOPIC_SCRIPTS
 from media_assets.lib.core import catalog, contracts
-from media_assets.lib.core.ingest import ingest
 from media_assets.lib.core.lake import LocalStore
 from media_assets.lib.core.stage import read_document
 from media_assets.lib.distribution import formats as distribution
-from media_assets.lib.media import stages as pipeline
-from media_assets.lib.media.loudness import LoudnessTarget
+from media_assets.lib.distribution.settings import DistributionSettings
+from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.media.settings import MediaSettings
 from media_assets.lib.speech import asr
-from media_assets.lib.speech import stages as speech_stages
-from media_assets.lib.speech.diarizer import DiarizationSettings
-from media_assets.lib.text import stages as enrichment_stages
+from media_assets.lib.speech.settings import SpeechSettings
+from media_assets.lib.stages import BY_NAME
+from media_assets.lib.text.settings import TextSettings
+from media_assets.lib.text.taxonomy import CATEGORY_NAMES
 
 VOICE = ("en-us", 35)
 ASR = asr.AsrSettings(model="tiny.en")
-SETTINGS = enrichment_stages.EnrichmentSettings()
+SETTINGS = TextSettings()
 BOUNDARY_TOLERANCE_S = 10.0
 
 
 def _episode(lake: LocalStore, wav) -> str:
     (outcome,) = ingest([wav], lake, MediaLimits(), lambda ids: None)
     episode_id = outcome.episode_id
-    pipeline.raw_media(lake, episode_id, MediaLimits())
-    pipeline.normalized_audio(lake, episode_id, LoudnessTarget())
-    pipeline.media_metadata_stage(lake, episode_id)
-    speech_stages.transcript(lake, episode_id, ASR)
+    BY_NAME["raw_media"].run(lake, episode_id, MediaSettings())
+    BY_NAME["normalized_audio"].run(lake, episode_id, MediaSettings())
+    BY_NAME["media_metadata"].run(lake, episode_id)
+    BY_NAME["transcript"].run(lake, episode_id, SpeechSettings(asr=ASR))
     return episode_id
 
 
 def _enrich(lake: LocalStore, episode_id: str) -> dict:
-    speech_stages.diarization_stage(lake, episode_id, DiarizationSettings(), None)
-    speech_stages.speaker_transcript(lake, episode_id)
+    BY_NAME["diarization"].run(lake, episode_id, SpeechSettings())
+    BY_NAME["speaker_transcript"].run(lake, episode_id)
     return {
-        "chapters": enrichment_stages.chapters_stage(lake, episode_id, SETTINGS),
-        "enriched_metadata": enrichment_stages.enriched_metadata_stage(lake, episode_id, SETTINGS),
-        "distribution": enrichment_stages.distribution_stage(lake, episode_id),
+        "chapters": BY_NAME["chapters"].run(lake, episode_id, SETTINGS),
+        "enriched_metadata": BY_NAME["enriched_metadata"].run(lake, episode_id, SETTINGS),
+        "distribution": BY_NAME["distribution"].run(lake, episode_id, DistributionSettings()),
     }
 
 
@@ -164,9 +165,7 @@ def test_distribution_files_parse_with_independent_readers(three_topics) -> None
         assert str(tag["TIT2"]) == "three topics"
         assert (
             str(tag["TCON"])
-            == enrichment_stages.CATEGORY_NAMES[
-                read_document(lake, "enriched_metadata", episode_id)["categories"][0]["id"]
-            ]
+            == CATEGORY_NAMES[read_document(lake, "enriched_metadata", episode_id)["categories"][0]["id"]]
         )
         probe = subprocess.run(["ffprobe", "-v", "error", "-show_chapters", "-show_format", "-of", "json", str(mp3)],
                                check=True, capture_output=True, text=True)  # fmt: skip
@@ -187,7 +186,7 @@ def test_topic_pure_episodes_rank_their_category_first(tmp_path, topic) -> None:
     wav = samples.speech(tmp_path / f"{topic}.wav", " ".join(TOPIC_SCRIPTS[topic]))
     lake = LocalStore(tmp_path / "lake")
     episode_id = _episode(lake, wav)
-    result = enrichment_stages.enriched_metadata_stage(lake, episode_id, SETTINGS)
+    result = BY_NAME["enriched_metadata"].run(lake, episode_id, SETTINGS)
     categories = result.document["categories"]
     assert categories[0]["id"] == topic, categories
 
@@ -209,7 +208,7 @@ def test_embedded_captions_are_a_second_text_source_and_tags_are_merged(tmp_path
     video = samples.video_with_subtitles(tmp_path / "clip.mp4", seconds=6.0, cues=cues)
     lake = LocalStore(tmp_path / "lake")
     episode_id = _episode(lake, video)  # its audio is a tone: the transcript is empty
-    document = enrichment_stages.enriched_metadata_stage(lake, episode_id, SETTINGS).document
+    document = BY_NAME["enriched_metadata"].run(lake, episode_id, SETTINGS).document
     assert document["text_sources"] == {"transcript": {"words": 0}, "captions": {"words": 12}}
     sql = catalog.connect(lake)
     found = sql.execute("select entity, label, first_start_time, first_end_time, sources from entities").fetchall()

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from media_assets.lib.core.ingest import ingest
 from media_assets.lib.core.lake import LocalStore
-from media_assets.lib.media import stages as pipeline
+from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.loudness import LoudnessTarget
 from media_assets.lib.media.media_contract import MediaLimits
-from media_assets.lib.media.video import VideoSettings
+from media_assets.lib.media.settings import MediaSettings
+from media_assets.lib.stages import BY_NAME
 
 DEFAULT_TARGET = LoudnessTarget()
 
@@ -26,10 +26,10 @@ DEFAULT_TARGET = LoudnessTarget()
 def run_all(lake, episode_id: str, target: LoudnessTarget = DEFAULT_TARGET) -> list[bool]:
     """Run every stage; return which ones skipped."""
     return [
-        pipeline.raw_media(lake, episode_id, MediaLimits()).skipped,
-        pipeline.normalized_audio(lake, episode_id, target).skipped,
-        pipeline.normalized_video(lake, episode_id, VideoSettings()).skipped,
-        pipeline.media_metadata_stage(lake, episode_id).skipped,
+        BY_NAME["raw_media"].run(lake, episode_id, MediaSettings()).skipped,
+        BY_NAME["normalized_audio"].run(lake, episode_id, MediaSettings(loudness=target)).skipped,
+        BY_NAME["normalized_video"].run(lake, episode_id, MediaSettings()).skipped,
+        BY_NAME["media_metadata"].run(lake, episode_id).skipped,
     ]
 
 
@@ -124,5 +124,5 @@ def test_a_damaged_output_is_rebuilt(lake, media) -> None:
     good = wav.read_bytes()
     wav.unlink()
     wav.write_bytes(b"damaged")
-    assert pipeline.normalized_audio(lake, outcome.episode_id, LoudnessTarget()).skipped is False
+    assert BY_NAME["normalized_audio"].run(lake, outcome.episode_id, MediaSettings()).skipped is False
     assert wav.read_bytes() == good

@@ -11,9 +11,11 @@ import pytest
 from media_assets.demo import samples
 from media_assets.lib.core import dead_letters
 from media_assets.lib.core.identity import episode_id_for, sha256_file
-from media_assets.lib.core.ingest import ingest
 from media_assets.lib.core.lake import document_key, raw_key
+from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.media.settings import MediaSettings
+from media_assets.lib.stages import BY_NAME
 
 DEFAULT_LIMITS = MediaLimits()
 
@@ -88,13 +90,12 @@ def test_symlink_target_outside_is_never_read_into_the_lake(bad_batch, lake) -> 
 
 
 def test_truncated_but_decodable_mp3_is_accepted_with_its_real_duration(tmp_path, media, lake, limits) -> None:
-    from media_assets.lib.media import stages as pipeline
 
     long_mp3 = samples.mp3_with_id3(tmp_path / "long.mp3", seconds=8.0)
     half = samples.short_but_decodable_mp3(tmp_path / "half.mp3", long_mp3)
     (outcome,), _ = run_ingest([half], lake)
     assert outcome.status == "registered"
-    document = pipeline.raw_media(lake, outcome.episode_id, limits).document
+    document = BY_NAME["raw_media"].run(lake, outcome.episode_id, MediaSettings(limits=limits)).document
     assert document["probe"]["duration_s"] == pytest.approx(8.0, abs=0.2)  # what the header claims
     assert document["decoded_duration_s"] == pytest.approx(4.0, abs=0.3)  # what really decodes
 

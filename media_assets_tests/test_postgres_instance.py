@@ -11,10 +11,10 @@ import psycopg2
 import pytest
 
 from media_assets.definitions import defs
-from media_assets.lib.core.ingest import ingest
 from media_assets.lib.core.lake import LocalStore
+from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.media_contract import MediaLimits
-from media_assets.resources import LakeResource, MediaSettings
+from media_assets.resources import LakeResource, MediaResource
 
 SELECTION = ["raw_media", "normalized_audio"]
 
@@ -62,7 +62,7 @@ def test_runs_and_partitions_live_in_postgres(tmp_path, media, postgres_db) -> N
             instance=instance,
             resources={
                 "lake": LakeResource(root=str(lake.root)),
-                "settings": MediaSettings(),
+                "media": MediaResource(),
             },
             selection=SELECTION,
         )

@@ -18,11 +18,12 @@ from moto.server import ThreadedMotoServer
 
 from media_assets.demo import samples
 from media_assets.lib.core import catalog
-from media_assets.lib.core.ingest import ingest
 from media_assets.lib.core.lake import S3Store, document_key, media_key, raw_key, table_key
-from media_assets.lib.media import stages as pipeline
+from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.loudness import LoudnessTarget
 from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.media.settings import MediaSettings
+from media_assets.lib.stages import BY_NAME
 from media_assets.resources.lake import LakeResource
 
 REGION = "us-east-1"
@@ -227,9 +228,9 @@ def s3_pipeline(s3, s3_endpoint, tmp_path_factory):
     results = {}
     for episode_id in registered:
         results[episode_id] = {
-            "raw_media": pipeline.raw_media(store, episode_id, MediaLimits()),
-            "normalized_audio": pipeline.normalized_audio(store, episode_id, LoudnessTarget()),
-            "media_metadata": pipeline.media_metadata_stage(store, episode_id),
+            "raw_media": BY_NAME["raw_media"].run(store, episode_id, MediaSettings()),
+            "normalized_audio": BY_NAME["normalized_audio"].run(store, episode_id, MediaSettings()),
+            "media_metadata": BY_NAME["media_metadata"].run(store, episode_id),
         }
     return {
         "bucket": bucket,
@@ -319,11 +320,11 @@ def test_rerun_is_skipped_and_writes_no_new_versions(s3, s3_pipeline):
     assert before
 
     for episode_id, first in s3_pipeline["results"].items():
-        again = pipeline.normalized_audio(store, episode_id, LoudnessTarget())
+        again = BY_NAME["normalized_audio"].run(store, episode_id, MediaSettings())
         assert again.skipped is True
         assert again.fingerprint == first["normalized_audio"].fingerprint
-        assert pipeline.raw_media(store, episode_id, MediaLimits()).skipped is True
-        assert pipeline.media_metadata_stage(store, episode_id).skipped is True
+        assert BY_NAME["raw_media"].run(store, episode_id, MediaSettings()).skipped is True
+        assert BY_NAME["media_metadata"].run(store, episode_id).skipped is True
 
     assert _all_versions(s3, bucket) == before
 
@@ -335,7 +336,8 @@ def test_catalog_sees_objects_overwritten_in_the_same_process(s3_pipeline):
     tone = episodes["tone.wav"]
     con = catalog.connect(store, fs=resource.filesystem())
     con.close()
-    assert pipeline.normalized_audio(store, tone, LoudnessTarget(integrated=-16.0)).skipped is False
+    podcast = MediaSettings(loudness=LoudnessTarget(integrated=-16.0))
+    assert BY_NAME["normalized_audio"].run(store, tone, podcast).skipped is False
     con = catalog.connect(store, fs=resource.filesystem())
     try:
         (output_i,) = con.execute("select output_i from loudness where episode_id = ?", [tone]).fetchone()

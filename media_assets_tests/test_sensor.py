@@ -7,12 +7,11 @@ import shutil
 
 import dagster as dg
 
-from media_assets.defs.sensors import inbox_sensor
+from media_assets.defs.orchestration.sensors import inbox_sensor
 from media_assets.demo import samples
 from media_assets.lib.core import dead_letters
 from media_assets.lib.core.lake import LocalStore
-from media_assets.resources import LakeResource, MediaSettings
-from media_assets.resources.speech import SpeechSettings
+from media_assets.resources import LakeResource, MediaResource, SpeechResource
 
 
 def evaluate(instance, cursor, lake_root):
@@ -21,8 +20,8 @@ def evaluate(instance, cursor, lake_root):
         cursor=cursor,
         resources={
             "lake": LakeResource(root=str(lake_root)),
-            "settings": MediaSettings(),
-            "speech": SpeechSettings(asr_model="tiny.en"),
+            "media": MediaResource(),
+            "speech": SpeechResource(asr_model="tiny.en"),
         },
     )
     return inbox_sensor(context)

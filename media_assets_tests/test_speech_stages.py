@@ -11,16 +11,16 @@ import soundfile
 
 from media_assets.demo import samples
 from media_assets.lib.core import catalog
-from media_assets.lib.core.ingest import ingest
 from media_assets.lib.core.lake import LocalStore, media_key
-from media_assets.lib.media import stages as pipeline
 from media_assets.lib.media.embedded import parse_srt
-from media_assets.lib.media.loudness import LoudnessTarget
+from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.media.settings import MediaSettings
 from media_assets.lib.speech import asr
-from media_assets.lib.speech import stages as speech_stages
 from media_assets.lib.speech.diarizer import DiarizationSettings
+from media_assets.lib.speech.settings import SpeechSettings
 from media_assets.lib.speech.subtitles import MAX_CUE_SECONDS, MAX_LINE_CHARS, MAX_LINES
+from media_assets.lib.stages import BY_NAME
 
 TURNS = [
     ("en-us", 35, "Welcome to the show. Today we talk about rivers and the fish that live in them."),
@@ -33,12 +33,12 @@ DIARIZATION = DiarizationSettings()
 
 
 def run_speech(lake: LocalStore, episode_id: str) -> dict:
-    pipeline.raw_media(lake, episode_id, MediaLimits())
-    pipeline.normalized_audio(lake, episode_id, LoudnessTarget())
+    BY_NAME["raw_media"].run(lake, episode_id, MediaSettings())
+    BY_NAME["normalized_audio"].run(lake, episode_id, MediaSettings())
     return {
-        "transcript": speech_stages.transcript(lake, episode_id, ASR),
-        "diarization": speech_stages.diarization_stage(lake, episode_id, DIARIZATION, None),
-        "speaker_transcript": speech_stages.speaker_transcript(lake, episode_id),
+        "transcript": BY_NAME["transcript"].run(lake, episode_id, SpeechSettings(asr=ASR)),
+        "diarization": BY_NAME["diarization"].run(lake, episode_id, SpeechSettings(diarization=DIARIZATION)),
+        "speaker_transcript": BY_NAME["speaker_transcript"].run(lake, episode_id),
     }
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from media_assets.demo import samples
-from media_assets.lib.core.ingest import ingest
 from media_assets.lib.core.lake import media_key
 from media_assets.lib.core.stage import read_document
 from media_assets.lib.media import media_tools, video
-from media_assets.lib.media import stages as pipeline
-from media_assets.lib.media.loudness import LoudnessTarget
+from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.media.settings import MediaSettings
+from media_assets.lib.stages import BY_NAME
 
 
 def register(path: Path, lake) -> str:
@@ -24,9 +24,9 @@ def register(path: Path, lake) -> str:
 
 
 def normalize_all(lake, episode_id: str, settings: video.VideoSettings):
-    pipeline.raw_media(lake, episode_id, MediaLimits())
-    pipeline.normalized_audio(lake, episode_id, LoudnessTarget())
-    return pipeline.normalized_video(lake, episode_id, settings)
+    BY_NAME["raw_media"].run(lake, episode_id, MediaSettings())
+    BY_NAME["normalized_audio"].run(lake, episode_id, MediaSettings())
+    return BY_NAME["normalized_video"].run(lake, episode_id, MediaSettings(video=settings))
 
 
 @pytest.mark.parametrize("gop_seconds, rate", [(2.0, 25), (1.0, 30)])
@@ -76,8 +76,8 @@ def test_id3_tags_container_tags_exif_and_captions(lake, media) -> None:
     mp3_episode = register(media["mp3"], lake)
     video_episode = register(media["video"], lake)
     for episode_id in (mp3_episode, video_episode):
-        pipeline.raw_media(lake, episode_id, MediaLimits())
-        pipeline.media_metadata_stage(lake, episode_id)
+        BY_NAME["raw_media"].run(lake, episode_id, MediaSettings())
+        BY_NAME["media_metadata"].run(lake, episode_id)
 
     mp3_doc = read_document(lake, "media_metadata", mp3_episode)
     assert mp3_doc["id3"]["TIT2"] == "Known Title"

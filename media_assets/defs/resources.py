@@ -2,18 +2,10 @@
 
 import dagster as dg
 
-from media_assets.resources import LakeResource, MediaSettings
-from media_assets.resources.enrichment import EnrichmentResource
-from media_assets.resources.speech import SpeechSettings
+from media_assets.resources import SETTINGS_RESOURCES, LakeResource
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(
-        resources={
-            "lake": LakeResource.from_env(),
-            "settings": MediaSettings.from_env(),
-            "speech": SpeechSettings.from_env(),
-            "enrichment": EnrichmentResource.from_env(),
-        }
-    )
+    settings = {domain: resource.from_env() for domain, resource in SETTINGS_RESOURCES.items()}
+    return dg.Definitions(resources={"lake": LakeResource.from_env(), **settings})

@@ -58,6 +58,13 @@ class ModelUnavailable(PermanentError):
         super().__init__("model_unavailable", message)
 
 
+class QualityGateFailed(PermanentError):
+    """A stage's stored outputs failed a blocking quality gate (lib/core/quality.py)."""
+
+    def __init__(self, message: str):
+        super().__init__("quality_gate_failed", message)
+
+
 class MediaToolError(Exception):
     """ffmpeg or ffprobe exited with an error; `stderr` holds its last lines."""
 

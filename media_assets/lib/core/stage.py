@@ -1,4 +1,5 @@
-"""What every stage shares: an input fingerprint, skip-if-unchanged, and validated writes.
+"""What every stage shares: its declaration, an input fingerprint, skip-if-unchanged, and
+validated writes.
 
 A stage's outputs are a pure function of (its inputs' fingerprints, its code version, its
 config). The fingerprint hashes those; when the stage document in the lake carries the same
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from media_assets.lib.core import contracts, tables
+from media_assets.lib.core import contracts, quality, tables
 from media_assets.lib.core.lake import LakeStore, document_key, table_key
 
 
@@ -34,6 +36,29 @@ def read_document(lake: LakeStore, stage: str, episode_id: str) -> dict:
     return contracts.load_document(stage, lake.get_bytes(key))
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One per-episode stage, declared once, next to its code. The Dagster asset, `episode_job`,
+    the catalog's deps, compute routing and the README's asset table all derive from it; its JSON
+    document is checked against `schemas/<name>.schema.json`."""
+
+    name: str
+    domain: str  # the package it lives in, and its asset group
+    description: str
+    upstream: tuple[str, ...]  # stages whose documents it reads; their fingerprints are its inputs
+    code_version: str  # bump whenever its outputs would change for the same inputs
+    compute_class: str  # gpu-transcription | cpu-normalization | cpu-nlp | cpu-metadata
+    kinds: tuple[str, ...]  # the tools it runs and the formats it writes, as the UI shows them
+    run: Callable[..., StageResult]  # run(lake, episode_id[, settings of `settings`])
+    tables: tuple[str, ...] = ()  # lake tables it writes (core/tables.py)
+    settings: str | None = None  # the domain whose settings it reads: media, speech, text, distribution
+    checks: tuple[quality.QualityCheck, ...] = ()  # its own quality gates, beside the contract every stage has
+
+    @property
+    def quality_checks(self) -> tuple[quality.QualityCheck, ...]:
+        return (quality.CONTRACT, *self.checks)
+
+
 @dataclass
 class StageResult:
     document: dict
@@ -45,18 +70,20 @@ class StageResult:
 
 
 class StageRun:
-    """One execution of one stage for one episode."""
+    """One execution of one stage for one episode. Reads the documents of the stage's upstream
+    stages (`self.upstream`); their fingerprints, with any `extra_inputs`, are its inputs."""
 
     def __init__(
-        self, lake: LakeStore, stage: str, episode_id: str, code_version: str, config: dict, inputs: dict[str, str]
+        self, lake: LakeStore, stage: Stage, episode_id: str, config: dict, extra_inputs: dict[str, str] | None = None
     ):
         self.lake = lake
-        self.stage = stage
+        self.stage = stage.name
         self.episode_id = episode_id
-        self.code_version = code_version
+        self.code_version = stage.code_version
         self.config = config
-        self.inputs = inputs
-        self.fingerprint = fingerprint(stage, code_version, config, inputs)
+        self.upstream = {name: read_document(lake, name, episode_id) for name in stage.upstream}
+        self.inputs = {name: doc["fingerprint"] for name, doc in self.upstream.items()} | (extra_inputs or {})
+        self.fingerprint = fingerprint(self.stage, self.code_version, config, self.inputs)
         self.outputs: dict[str, dict] = {}
 
     def up_to_date(self) -> StageResult | None:

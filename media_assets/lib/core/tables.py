@@ -213,6 +213,16 @@ TABLES: dict[str, list[Column]] = {
         _col("category_name", "str", "display name"),
         _col("score", "float", "similarity of the episode's text to the category, 0-1", pa.Check.in_range(0, 1)),
     ],
+    "quality_checks": [
+        _EPISODE,
+        _col("stage", "str", "the stage whose outputs were checked"),
+        _col("check_name", "str", "the quality gate (see the stage's declaration)"),
+        _col("passed", "bool", "whether the outputs passed"),
+        _col("blocking", "bool", "a failed blocking gate stops the episode's later stages"),
+        _col("summary", "str", "what was found, in words"),
+        _col("figures", "str", "JSON: what was measured and the limits it was held to"),
+        _col("stage_fingerprint", "str", "fingerprint of the stage document that was checked"),
+    ],
 }
 
 

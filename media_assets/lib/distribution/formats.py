@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -38,6 +39,7 @@ from mutagen.id3 import (
 
 from media_assets.lib.core import contracts
 from media_assets.lib.core.errors import ContractViolation
+from media_assets.lib.distribution.settings import DistributionSettings
 from media_assets.lib.media.media_tools import SAFE_INPUT, file_url, run_ffmpeg
 
 PODCASTING_CHAPTERS_VERSION = "1.2.0"
@@ -50,6 +52,18 @@ TIME_TOLERANCE_S = 0.001
 # Episode tag -> ID3v2.4 text frame. "comment" (COMM) and "keywords" (TXXX) are written apart.
 _TEXT_FRAMES = {"title": TIT2, "artist": TPE1, "album": TALB, "genre": TCON, "date": TDRC}
 KEYWORDS_DESC = "keywords"
+
+
+@dataclass(frozen=True)
+class Chapter:
+    start: float
+    end: float
+    title: str
+
+
+def chapter_marks(chapters: list[dict]) -> list[Chapter]:
+    """The chapters of a `chapters` stage document, as the distribution files carry them."""
+    return [Chapter(c["start_time"], c["end_time"], c["title"]) for c in chapters]
 
 
 class ChapterLike(Protocol):
@@ -357,7 +371,12 @@ def _element_id(frame: bytes) -> str:
 
 
 def tagged_mp3(
-    wav_path: Path, out_path: Path, chapters: Sequence[ChapterLike], tags: dict, *, bitrate: str = "128k"
+    wav_path: Path,
+    out_path: Path,
+    chapters: Sequence[ChapterLike],
+    tags: dict,
+    *,
+    bitrate: str = DistributionSettings.mp3_bitrate,
 ) -> Path:
     """Encode `wav_path` to a CBR MP3 at `out_path` with an ID3v2.4 tag (tags, chapters); return out_path.
 

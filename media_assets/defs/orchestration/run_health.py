@@ -7,7 +7,7 @@ slots for long.
 
 import dagster as dg
 
-from media_assets.defs.common import COMPUTE_CLASSES
+from media_assets.defs.episodes import COMPUTE_CLASSES
 from media_assets.resources import LakeResource
 from media_assets.run_liveness import reap_dead_runs
 

@@ -13,20 +13,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from media_assets.defs.common import episodes
-from media_assets.defs.episode_assets import EPISODE_ASSETS
-from media_assets.lib.core.ingest import discover, ingest
-from media_assets.resources import LakeResource, MediaSettings
+from media_assets.defs.episodes import episodes
+from media_assets.defs.orchestration.jobs import episode_job
+from media_assets.lib.media.ingest import discover, ingest
+from media_assets.resources import LakeResource, MediaResource
 
 MAX_FILES_PER_TICK = 20
-
-episode_job = dg.define_asset_job(
-    "episode_job",
-    selection=dg.AssetSelection.assets(*EPISODE_ASSETS),
-    partitions_def=episodes,
-    description="Everything per episode: validate, normalize audio and video, extract metadata, transcribe, "
-    "diarize, attribute speakers, find chapters, entities, keywords and categories, write distribution files.",
-)
 
 
 def inbox_folder() -> Path:
@@ -50,14 +42,14 @@ def pending_files(inbox: Path, seen: dict[str, str], limit: int) -> list[Path]:
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Ingests new files from MEDIA_LAKE_INBOX (default ./inbox) and starts a run per new episode.",
 )
-def inbox_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, settings: MediaSettings):
+def inbox_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, media: MediaResource):
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     inbox = inbox_folder()
     files = pending_files(inbox, seen, MAX_FILES_PER_TICK)
     if not files:
         return dg.SkipReason(f"no new files in {inbox}")
     registered: list[str] = []
-    outcomes = ingest(files, lake.store(), settings.media_limits(), registered.extend)
+    outcomes = ingest(files, lake.store(), media.settings().limits, registered.extend)
     for path in files:
         seen[str(path)] = file_state(path)
     for outcome in outcomes:

@@ -23,6 +23,7 @@ from media_assets.lib.core.lake import LakeStore, document_key, raw_key
 from media_assets.lib.media.media_contract import MediaLimits, inspect_media
 
 SIDECAR_SUFFIX = ".sha256"
+REGISTRATION = "registration"  # the document ingest writes per episode
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def ingest_one(path: Path, root: Path, lake: LakeStore, limits: MediaLimits, see
     check_location(path, root)
     media = inspect_media(path, limits, expected_sha256=read_sidecar(path))
     episode_id = episode_id_for(media.sha256)
-    if episode_id in seen or lake.exists(document_key("registration", episode_id)):
+    if episode_id in seen or lake.exists(document_key(REGISTRATION, episode_id)):
         seen.add(episode_id)
         return Outcome(as_text(path), episode_id, "duplicate", "same bytes as an existing episode")
     if lake.put_file(raw_key(episode_id), path).sha256 != media.sha256:
@@ -87,7 +88,7 @@ def ingest_one(path: Path, root: Path, lake: LakeStore, limits: MediaLimits, see
         "original_name": as_text(path.name),
         "sidecar_verified": read_sidecar(path) is not None,
     }
-    lake.put_bytes(document_key("registration", episode_id), contracts.dump_document("registration", registration))
+    lake.put_bytes(document_key(REGISTRATION, episode_id), contracts.dump_document(REGISTRATION, registration))
     seen.add(episode_id)
     return Outcome(as_text(path), episode_id, "registered")
 
@@ -121,3 +122,10 @@ def ingest(
     if episode_ids:
         register_partitions(episode_ids)
     return outcomes
+
+
+def read_registration(lake: LakeStore, episode_id: str) -> dict:
+    key = document_key(REGISTRATION, episode_id)
+    if not lake.exists(key):
+        raise FileNotFoundError(f"episode {episode_id} was never ingested ({key} is missing)")
+    return contracts.load_document(REGISTRATION, lake.get_bytes(key))

@@ -1,0 +1,174 @@
+"""The Dagster side of a stage declaration (lib/core/stage.py): the episode partitions, compute
+routing, retries, the dead-letter path and the quality gates, built the same way for every stage."""
+
+import dagster as dg
+
+from media_assets.lib.core import quality, tables
+from media_assets.lib.core.dead_letters import dead_letter
+from media_assets.lib.core.errors import QualityGateFailed, failure_class, failure_reason, is_transient
+from media_assets.lib.core.lake import document_key
+from media_assets.lib.core.stage import Stage
+from media_assets.lib.stages import STAGES
+from media_assets.run_liveness import tag_run_owner
+
+episodes = dg.DynamicPartitionsDefinition(name="episodes")
+
+RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+# One compute class per asset; each becomes a local pool, a Celery queue and a k8s pod spec.
+_K8S = {
+    "gpu-transcription": {
+        "container_config": {
+            "resources": {
+                "requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"},
+                "limits": {"memory": "24Gi", "nvidia.com/gpu": "1"},
+            }
+        },
+        "pod_spec_config": {
+            "node_selector": {"media-lake/node-pool": "gpu"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        },
+    },
+    "cpu-normalization": {
+        "container_config": {"resources": {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "8Gi"}}},
+        "pod_spec_config": {"node_selector": {"media-lake/node-pool": "cpu"}},
+    },
+    "cpu-nlp": {
+        "container_config": {"resources": {"requests": {"cpu": "2", "memory": "3Gi"}, "limits": {"memory": "6Gi"}}},
+        "pod_spec_config": {"node_selector": {"media-lake/node-pool": "cpu"}},
+    },
+    "cpu-metadata": {
+        "container_config": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}},
+        "pod_spec_config": {"node_selector": {"media-lake/node-pool": "cpu"}},
+    },
+}
+COMPUTE_CLASSES = tuple(_K8S)
+
+
+def compute(compute_class: str) -> dict:
+    """Keyword arguments for `@dg.asset` that route a step to its compute class."""
+    return {
+        "pool": compute_class,
+        "op_tags": {
+            "media-lake/compute": compute_class,
+            "dagster-celery/queue": compute_class,
+            "dagster-k8s/config": _K8S[compute_class],
+        },
+        "tags": {"compute": compute_class},
+    }
+
+
+def column_schema(table: str) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[dg.TableColumn(c.name, c.dtype, description=c.description) for c in tables.TABLES[table]]
+    )
+
+
+def stage_metadata(stage: Stage) -> dict:
+    """What the UI shows before anything ran: the columns of the (first) table the stage writes."""
+    if not stage.tables:
+        return {}
+    return {"dagster/column_schema": column_schema(stage.tables[0]), "tables": ", ".join(stage.tables)}
+
+
+def check_specs(stage: Stage) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(check.name, asset=stage.name, description=check.description, blocking=check.blocking)
+        for check in stage.quality_checks
+    ]
+
+
+def stage_asset(stage: Stage) -> dg.AssetsDefinition:
+    """The asset of one stage: runs it for the context's episode, then its quality gates."""
+
+    @dg.asset(
+        name=stage.name,
+        partitions_def=episodes,
+        deps=list(stage.upstream),
+        code_version=stage.code_version,
+        retry_policy=RETRY_POLICY,
+        group_name=stage.domain,
+        metadata=stage_metadata(stage),
+        description=stage.description,
+        kinds=set(stage.kinds),
+        required_resource_keys={"lake"} | ({stage.settings} if stage.settings else set()),
+        check_specs=check_specs(stage),
+        **compute(stage.compute_class),
+    )
+    def _asset(context: dg.AssetExecutionContext):
+        return run_stage(context, stage)
+
+    return _asset
+
+
+def stage_assets(domain: str) -> list[dg.AssetsDefinition]:
+    return [stage_asset(stage) for stage in STAGES if stage.domain == domain]
+
+
+def run_stage(context: dg.AssetExecutionContext, stage: Stage):
+    """Run a stage for the context's episode, then evaluate its quality gates on what is stored.
+
+    A transient error (errors.is_transient) is retried by RETRY_POLICY. Anything else, a transient
+    error on the last attempt, and a failed blocking gate are dead-lettered; the first two fail at
+    once without retry, the last fails the step after the materialization and its check results.
+    """
+    episode_id = context.partition_key
+    attempt = context.retry_number + 1
+    lake = context.resources.lake.store()
+    settings = getattr(context.resources, stage.settings).settings() if stage.settings else None
+    tag_run_owner(context.instance, context.run, context.op_execution_context.get_step_execution_context())
+    try:
+        result = stage.run(lake, episode_id, settings) if stage.settings else stage.run(lake, episode_id)
+    except Exception as exc:
+        if is_transient(exc) and attempt <= RETRY_POLICY.max_retries:
+            context.log.warning(f"{stage.name}: transient {type(exc).__name__} on attempt {attempt}, will retry: {exc}")
+            raise
+        _dead_letter(context, lake, stage.name, exc, attempt)
+        reason = failure_reason(exc)
+        raise dg.Failure(
+            description=f"{stage.name} failed for episode {episode_id} after {attempt} attempt(s): "
+            f"[{reason}] {type(exc).__name__}: {exc}",
+            metadata={"reason": reason, "failure_class": failure_class(exc)},
+            allow_retries=False,
+        ) from exc
+    document = result.document
+    outcomes = [(check, quality.evaluate(check, lake, document, settings)) for check in stage.quality_checks]
+    quality.record(lake, document, outcomes)
+    failed_gates = [check.name for check, outcome in outcomes if check.blocking and not outcome.passed]
+    if failed_gates:
+        failure = QualityGateFailed(f"{stage.name}: blocking quality gate(s) failed: {', '.join(failed_gates)}")
+        _dead_letter(context, lake, stage.name, failure, attempt)
+        context.log.error(str(failure))
+    yield dg.MaterializeResult(
+        data_version=dg.DataVersion(result.fingerprint),
+        metadata={
+            "skipped_unchanged": result.skipped,
+            "fingerprint": result.fingerprint,
+            "outputs": dg.MetadataValue.json(document["outputs"]),
+            "lake_document": dg.MetadataValue.path(lake.uri(document_key(stage.name, episode_id))),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=check.name,
+                passed=outcome.passed,
+                severity=dg.AssetCheckSeverity.ERROR if check.blocking else dg.AssetCheckSeverity.WARN,
+                description=outcome.summary,
+                metadata={"figures": dg.MetadataValue.json(outcome.figures)},
+            )
+            for check, outcome in outcomes
+        ],
+    )
+
+
+def _dead_letter(context, lake, stage: str, exc: BaseException, attempt: int) -> None:
+    episode_id = context.partition_key
+    dead_letter(
+        lake,
+        stage=stage,
+        subject=episode_id,
+        episode_id=episode_id,
+        error=exc,
+        attempts=attempt,
+        payload={"episode_id": episode_id, "asset": stage},
+        run_id=context.run_id,
+    )

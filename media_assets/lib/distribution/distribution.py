@@ -1,0 +1,66 @@
+"""distribution: the files a podcast host or player loads: Podcasting 2.0 chapters JSON, WebVTT
+chapters and an MP3 with ID3v2 CHAP/CTOC frames; each re-read and validated after writing."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from media_assets.lib.core.lake import LakeStore, media_key
+from media_assets.lib.core.stage import Stage, StageResult, StageRun
+from media_assets.lib.distribution import formats
+from media_assets.lib.distribution.quality import READ_BACK
+from media_assets.lib.distribution.settings import DistributionSettings
+from media_assets.lib.text.taxonomy import CATEGORY_NAMES
+
+FILES = (("chapters.json", "podcasting_chapters"), ("chapters.vtt", "webvtt_chapters"), ("episode.mp3", "mp3"))
+
+
+def run(lake: LakeStore, episode_id: str, settings: DistributionSettings) -> StageResult:
+    stage = StageRun(lake, STAGE, episode_id, dataclasses.asdict(settings))
+    if done := stage.up_to_date():
+        return done
+    chapters_doc, enriched_doc = stage.upstream["chapters"], stage.upstream["enriched_metadata"]
+    marks = formats.chapter_marks(chapters_doc["chapters"])
+    tags = dict(enriched_doc["tags"])
+    if enriched_doc["categories"]:
+        tags.setdefault("genre", CATEGORY_NAMES[enriched_doc["categories"][0]["id"]])
+    tags["keywords"] = [k for k in enriched_doc["keywords"] if "," not in k][:10]  # ID3 joins them with commas
+    json_doc = formats.podcasting_chapters(
+        marks, title=tags["title"], author=tags.get("artist"), podcast_name=tags.get("album")
+    )
+    formats.validate_podcasting_chapters(json_doc)
+    vtt = formats.webvtt_chapters(marks)
+    formats.parse_webvtt_cues(vtt)
+    with lake.scratch_dir() as tmp:
+        (tmp / "chapters.json").write_text(json.dumps(json_doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "chapters.vtt").write_text(vtt, encoding="utf-8")
+        with lake.local_copy(stage.upstream["normalized_audio"]["outputs"]["audio"]["key"]) as wav:
+            formats.tagged_mp3(wav, tmp / "episode.mp3", marks, tags, bitrate=settings.mp3_bitrate)
+        formats.validate_mp3(tmp / "episode.mp3", marks, tags)
+        mp3_bytes = (tmp / "episode.mp3").stat().st_size
+        for name, kind in FILES:
+            stage.put_file(kind, media_key("distribution", episode_id, name), tmp / name)
+    return stage.finish(
+        {
+            "chapter_count": len(marks),
+            "tags": {k: v for k, v in tags.items() if k != "keywords"},
+            "keywords": tags["keywords"],
+            "mp3_size_bytes": mp3_bytes,
+        }
+    )
+
+
+STAGE = Stage(
+    name="distribution",
+    domain="distribution",
+    description="Podcasting 2.0 chapters JSON, WebVTT chapters and an MP3 with ID3v2 CHAP/CTOC chapter frames and "
+    "the episode's tags; each re-read and validated after writing.",
+    upstream=("chapters", "enriched_metadata", "normalized_audio"),
+    code_version="1",
+    compute_class="cpu-normalization",
+    kinds=("ffmpeg", "json"),
+    run=run,
+    settings="distribution",
+    checks=(READ_BACK,),
+)

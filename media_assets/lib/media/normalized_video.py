@@ -1,0 +1,65 @@
+"""normalized_video: H.264/AAC MP4 with a fixed, closed GOP; audio-only episodes record `skipped`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from media_assets.lib.core.lake import LakeStore, media_key, raw_key
+from media_assets.lib.core.stage import Stage, StageResult, StageRun
+from media_assets.lib.media import video
+from media_assets.lib.media.media_contract import first_stream
+from media_assets.lib.media.quality import FIXED_GOP
+from media_assets.lib.media.settings import MediaSettings
+
+
+def run(lake: LakeStore, episode_id: str, settings: MediaSettings) -> StageResult:
+    stage = StageRun(lake, STAGE, episode_id, dataclasses.asdict(settings.video))
+    if done := stage.up_to_date():
+        return done
+    raw, audio_doc = stage.upstream["raw_media"], stage.upstream["normalized_audio"]
+    picture = first_stream(raw["probe"]["streams"], "video")
+    if picture is None:
+        return stage.finish({"skipped": True})
+    fps = video.frame_rate(picture.get("avg_frame_rate"))
+    with (
+        lake.local_copy(raw_key(episode_id)) as original,
+        lake.local_copy(audio_doc["outputs"]["audio"]["key"]) as wav,
+        lake.scratch_dir() as tmp,
+    ):
+        mp4 = tmp / "video.mp4"
+        video.normalize_video(original, wav, mp4, fps, settings.video)
+        keyframes = video.keyframe_times(mp4)
+        gaps = [b - a for a, b in zip(keyframes, keyframes[1:])]
+        rendition = {
+            "episode_id": episode_id,
+            "codec": "h264",
+            "width": picture["width"],
+            "height": picture["height"],
+            "frame_rate": round(fps, 6),
+            "gop_seconds": settings.video.gop_seconds,
+            "keyframe_count": len(keyframes),
+            "max_keyframe_gap_s": round(max(gaps, default=0.0), 6),
+            "audio_codec": "aac",
+            "duration_s": raw["decoded_duration_s"],
+            "faststart": video.is_faststart(mp4),
+            "size_bytes": mp4.stat().st_size,
+        }
+        stage.put_file("video", media_key("normalized_video", episode_id, "video.mp4"), mp4)
+    stage.put_table("video_renditions", [rendition])
+    return stage.finish({"skipped": False, "rendition": rendition, "keyframe_times": keyframes})
+
+
+STAGE = Stage(
+    name="normalized_video",
+    domain="media",
+    description="H.264 (libx264) MP4 with a closed GOP of fixed length (scene-cut keyframes off), +faststart, "
+    "and the normalized audio as AAC. Audio-only episodes succeed with `skipped`.",
+    upstream=("raw_media", "normalized_audio"),
+    code_version="2",
+    compute_class="cpu-normalization",
+    kinds=("ffmpeg", "parquet"),
+    run=run,
+    tables=("video_renditions",),
+    settings="media",
+    checks=(FIXED_GOP,),
+)

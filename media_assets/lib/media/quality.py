@@ -1,0 +1,170 @@
+"""Quality gates of the media stages: loudness as an independent meter hears it, and a fixed GOP.
+
+The meter is this module's own streaming ITU-R BS.1770-4 implementation (K-weighting, 400 ms
+gated blocks, 4x-oversampled true peak), not ffmpeg's loudnorm that produced the file: a bug in
+how the stage drives loudnorm cannot hide from it, and memory stays flat for hours of audio.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile
+from scipy import signal
+
+from media_assets.lib.core.lake import LakeStore
+from media_assets.lib.core.quality import CheckOutcome, QualityCheck
+
+BLOCK_SECONDS = 0.4  # BS.1770 gating block
+STEP_SECONDS = 0.1  # 75 % overlap
+ABSOLUTE_GATE_LUFS = -70.0
+RELATIVE_GATE_LU = -10.0
+OVERSAMPLING = 4  # true peak: 4x oversampling, as BS.1770-4 Annex 2
+READ_SECONDS = 30.0  # audio held at a time
+
+
+@dataclass(frozen=True)
+class MediaQuality:
+    loudness_tolerance_lu: float = 1.0  # EBU R128 s1 allows +-1 LU where exact normalization is impractical
+    true_peak_margin_db: float = 0.5  # meters differ by tenths of a dB in their interpolation
+    gop_tolerance_frames: float = 1.0  # keyframe gaps may differ from the GOP by this many frames
+
+
+@dataclass(frozen=True)
+class Loudness:
+    integrated: float | None  # LUFS; None when every block is below the absolute gate
+    true_peak: float | None  # dBTP; None for digital silence
+
+
+def k_weighting(rate: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The two BS.1770 pre-filter stages (high shelf, then high pass) for any sample rate."""
+    k = math.tan(math.pi * 1681.974450955533 / rate)
+    q = 0.7071752369554196
+    vh = 10 ** (3.999843853973347 / 20)
+    vb = vh**0.4996667741545416
+    a0 = 1 + k / q + k * k
+    shelf = (
+        np.array([(vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0]),
+        np.array([1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]),
+    )
+    k = math.tan(math.pi * 38.13547087602444 / rate)
+    q = 0.5003270373238773
+    a0 = 1 + k / q + k * k
+    high_pass = (np.array([1.0, -2.0, 1.0]), np.array([1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]))
+    return [shelf, high_pass]
+
+
+def gated_loudness(step_energy: np.ndarray, steps_per_block: int) -> float | None:
+    """Integrated loudness from the channel-summed mean square of each 100 ms step."""
+    if len(step_energy) < steps_per_block:
+        return None
+    kernel = np.ones(steps_per_block) / steps_per_block
+    blocks = np.convolve(step_energy, kernel, mode="valid")
+    with np.errstate(divide="ignore"):
+        block_lufs = -0.691 + 10 * np.log10(blocks)
+    above_absolute = blocks[block_lufs > ABSOLUTE_GATE_LUFS]
+    if not len(above_absolute):
+        return None
+    relative_gate = -0.691 + 10 * math.log10(above_absolute.mean()) + RELATIVE_GATE_LU
+    gated = blocks[(block_lufs > ABSOLUTE_GATE_LUFS) & (block_lufs > relative_gate)]
+    return -0.691 + 10 * math.log10(gated.mean())
+
+
+def meter(path) -> Loudness:
+    """Integrated loudness and true peak of a PCM file, read in bounded pieces."""
+    info = soundfile.info(str(path))
+    rate, step = info.samplerate, round(info.samplerate * STEP_SECONDS)
+    filters = k_weighting(rate)
+    states = [np.zeros((2, info.channels)) for _ in filters]
+    read_frames = step * round(READ_SECONDS / STEP_SECONDS)
+    energies, peak, carry = [], 0.0, np.zeros((0, info.channels))
+    for piece in soundfile.blocks(str(path), blocksize=read_frames, dtype="float64", always_2d=True):
+        peak = max(peak, _oversampled_peak(np.concatenate([carry, piece])))
+        carry = piece[-64:]
+        weighted = piece
+        for (b, a), state in zip(filters, states):
+            weighted, state[:] = signal.lfilter(b, a, weighted, axis=0, zi=state)
+        whole = len(weighted) // step * step  # a trailing partial step is dropped, as BS.1770 gates whole blocks
+        energies.append((weighted[:whole] ** 2).reshape(-1, step, info.channels).mean(axis=1).sum(axis=1))
+    step_energy = np.concatenate(energies) if energies else np.zeros(0)
+    integrated = gated_loudness(step_energy, round(BLOCK_SECONDS / STEP_SECONDS))
+    return Loudness(integrated, 20 * math.log10(peak) if peak > 0 else None)
+
+
+def _oversampled_peak(samples: np.ndarray) -> float:
+    if not len(samples):
+        return 0.0
+    return float(np.abs(signal.resample_poly(samples, OVERSAMPLING, 1, axis=0)).max())
+
+
+def check_loudness(lake: LakeStore, document: dict, settings) -> CheckOutcome:
+    target, limits = settings.loudness, settings.quality
+    with lake.local_copy(document["outputs"]["audio"]["key"]) as wav:
+        measured = meter(wav)
+    figures = {
+        "integrated_lufs": None if measured.integrated is None else round(measured.integrated, 2),
+        "true_peak_dbtp": None if measured.true_peak is None else round(measured.true_peak, 2),
+        "target_lufs": target.integrated,
+        "tolerance_lu": limits.loudness_tolerance_lu,
+        "true_peak_ceiling_dbtp": target.true_peak,
+        "true_peak_margin_db": limits.true_peak_margin_db,
+        "meter": "media_assets BS.1770-4 (K-weighted, gated, 4x true peak)",
+    }
+    if document["loudness"]["input_i"] is None:
+        silent = measured.integrated is None
+        return CheckOutcome(silent, "silent input stays silent" if silent else "silent input became audible", figures)
+    if measured.integrated is None:
+        return CheckOutcome(False, "output is silent although the input was not", figures)
+    off_by = measured.integrated - target.integrated
+    too_hot = measured.true_peak - (target.true_peak + limits.true_peak_margin_db)
+    if abs(off_by) > limits.loudness_tolerance_lu:
+        return CheckOutcome(False, f"integrated {measured.integrated:.2f} LUFS is {off_by:+.2f} LU off target", figures)
+    if too_hot > 0:
+        return CheckOutcome(False, f"true peak {measured.true_peak:.2f} dBTP is over the ceiling", figures)
+    return CheckOutcome(
+        True, f"{measured.integrated:.2f} LUFS ({off_by:+.2f} LU), true peak {measured.true_peak:.2f} dBTP", figures
+    )
+
+
+def check_gop(lake: LakeStore, document: dict, settings) -> CheckOutcome:
+    if document["skipped"]:
+        return CheckOutcome(True, "audio-only episode: no video to check")
+    rendition, times = document["rendition"], document["keyframe_times"]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    allowed = settings.quality.gop_tolerance_frames / rendition["frame_rate"]
+    # the last GOP ends with the video and may be shorter
+    off = [g for g in gaps[:-1] if abs(g - rendition["gop_seconds"]) > allowed] + [
+        g for g in gaps[-1:] if g > rendition["gop_seconds"] + allowed
+    ]
+    figures = {
+        "gop_seconds": rendition["gop_seconds"],
+        "keyframes": len(times),
+        "min_gap_s": round(min(gaps), 6) if gaps else None,
+        "max_gap_s": round(max(gaps), 6) if gaps else None,
+        "tolerance_s": round(allowed, 6),
+        "first_keyframe_s": times[0] if times else None,
+    }
+    if not times or times[0] > allowed:
+        return CheckOutcome(False, "the video does not start on a keyframe", figures)
+    if off:
+        return CheckOutcome(
+            False, f"{len(off)} keyframe gap(s) differ from the {rendition['gop_seconds']} s GOP", figures
+        )
+    return CheckOutcome(True, f"{len(times)} keyframes, every {rendition['gop_seconds']} s", figures)
+
+
+LOUDNESS = QualityCheck(
+    "loudness",
+    "Integrated loudness within the tolerance of the target and true peak under the ceiling, measured on the "
+    "stored WAV by an independent BS.1770-4 meter (not by ffmpeg's loudnorm that made it).",
+    blocking=True,
+    evaluate=check_loudness,
+)
+FIXED_GOP = QualityCheck(
+    "fixed_gop",
+    "Keyframes at exactly every GOP length (within a frame), starting on the first frame.",
+    blocking=False,
+    evaluate=check_gop,
+)

@@ -1,0 +1,58 @@
+"""transcript: speech to text with word timestamps (faster-whisper on CPU, whisperx on GPU)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from media_assets.lib.core.lake import LakeStore
+from media_assets.lib.core.stage import Stage, StageResult, StageRun
+from media_assets.lib.speech import asr
+from media_assets.lib.speech.quality import WORD_CONFIDENCE
+from media_assets.lib.speech.settings import SpeechSettings
+
+
+def run(lake: LakeStore, episode_id: str, settings: SpeechSettings) -> StageResult:
+    stage = StageRun(lake, STAGE, episode_id, dataclasses.asdict(settings.asr))
+    if done := stage.up_to_date():
+        return done
+    engine = asr.load_engine(settings.asr)
+    with lake.local_copy(stage.upstream["normalized_audio"]["outputs"]["audio"]["key"]) as wav:
+        result = engine.transcribe(wav)
+    return stage.finish(
+        {
+            "engine": result.engine,
+            "model": result.model,
+            "language": result.language,
+            "language_probability": result.language_probability,
+            "empty_reason": result.empty_reason,
+            "engine_metadata": result.metadata,
+            "segments": [
+                {
+                    "start": s.start,
+                    "end": s.end,
+                    "text": s.text,
+                    "avg_logprob": s.avg_logprob,
+                    "no_speech_prob": s.no_speech_prob,
+                    "words": [
+                        {"start": w.start, "end": w.end, "text": w.text, "probability": w.probability} for w in s.words
+                    ],
+                }
+                for s in result.segments
+            ],
+        }
+    )
+
+
+STAGE = Stage(
+    name="transcript",
+    domain="speech",
+    description="Whisper transcription of the normalized audio (VAD on, word timestamps, language detection). "
+    "Silence, music and unsupported languages give an empty transcript with a recorded reason.",
+    upstream=("normalized_audio",),
+    code_version="1",
+    compute_class="gpu-transcription",
+    kinds=("json", "whisper"),
+    run=run,
+    settings="speech",
+    checks=(WORD_CONFIDENCE,),
+)
