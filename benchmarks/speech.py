@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from media_assets.lib.media.ingest import ingest
     from media_assets.lib.speech import asr
     from media_assets.lib.speech import diarizer as diarization
-    from media_assets.resources import LakeResource, MediaResource, SpeechResource
+    from media_assets.resources import SETTINGS_RESOURCES, LakeResource, MediaResource, SpeechResource
 
     episode = make_episode(workdir, args.seconds)
     lake = LocalStore(run_dir / "lake")
@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     assets = [a for a in {a.key: a for a in defs().assets}.values() if a.partitions_def is not None]
 
     def materialize(selection: list[str], speech: SpeechResource) -> None:
-        resources = {"lake": LakeResource(root=str(lake.root)), "media": MediaResource(), "speech": speech}
+        settings = {domain: resource() for domain, resource in SETTINGS_RESOURCES.items()}
+        resources = {**settings, "lake": LakeResource(root=str(lake.root)), "speech": speech}
         quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
         result = dg.materialize(assets, partition_key=episode_id, instance=instance, resources=resources,
                                 selection=selection, run_config=quiet)  # fmt: skip

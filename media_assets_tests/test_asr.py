@@ -9,6 +9,7 @@ taken over sentences long enough that one misheard word cannot flip them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import subprocess
 import time
@@ -22,7 +23,7 @@ from faster_whisper import decode_audio
 from scipy.signal import resample_poly
 
 from media_assets.demo import samples
-from media_assets.lib.speech import asr
+from media_assets.lib.speech import asr, audio
 from media_assets.lib.speech.asr import AsrSettings, ModelUnavailable
 
 TURNS = [
@@ -37,6 +38,7 @@ REFERENCE = " ".join(text for _, _, text in TURNS)
 SHORT_TEXT = "Today we talk about rivers, maps and the weather in the mountains."
 GERMAN_TEXT = "Guten Morgen. Heute sprechen wir über das Wetter in den Bergen und über die Züge."
 TOLERANCE_S = 0.5
+TINY = AsrSettings(model="tiny.en")  # fast; the default model is base
 
 
 def to_pipeline_wav(src: Path, dst: Path, seconds: float | None = None) -> Path:
@@ -170,13 +172,14 @@ def test_wer_known_values() -> None:
 
 
 def test_windows_decode_like_faster_whisper_and_cut_in_gaps(media: dict) -> None:
-    windows = list(asr.audio_windows(media["conversation"], window_seconds=8.0, search_seconds=3.0))
+    path = media["conversation"]
+    windows = list(audio.windows(path, audio.window_count(path, window_seconds=8.0), search_seconds=3.0))
     whole = decode_audio(str(media["conversation"]))  # faster-whisper's own decoder, 16 kHz mono
     joined = np.concatenate([audio for _, audio in windows])
     assert len(windows) == 3 and len(joined) == len(whole)
     assert np.array_equal(joined, whole)
     offsets = [offset for offset, _ in windows]
-    assert offsets == pytest.approx(np.cumsum([0] + [len(a) / asr.SAMPLE_RATE for _, a in windows[:-1]]))
+    assert offsets == pytest.approx(np.cumsum([0] + [len(a) / audio.SAMPLE_RATE for _, a in windows[:-1]]))
     gaps = [(a[1], b[0]) for a, b in zip(media["spans"], media["spans"][1:])]
     for cut in offsets[1:]:
         assert any(start < cut < end for start, end in gaps), (cut, gaps)
@@ -186,7 +189,7 @@ def test_windows_decode_like_faster_whisper_and_cut_in_gaps(media: dict) -> None
 
 
 def test_tiny_en_conversation_words_and_times(media: dict) -> None:
-    transcript = asr.load_engine(AsrSettings()).transcribe(media["conversation"])
+    transcript = asr.load_engine(TINY).transcribe(media["conversation"])
     assert_known_answer(transcript, media)
     assert transcript.language_probability == 1.0  # English-only model
     assert transcript.engine == "faster-whisper"
@@ -197,28 +200,28 @@ def test_tiny_en_conversation_words_and_times(media: dict) -> None:
 
 def test_short_windows_keep_times(media: dict) -> None:
     """8 s windows instead of 20 min: times get each window's offset, text survives the cuts."""
-    transcript = asr.load_engine(AsrSettings(window_seconds=8.0)).transcribe(media["conversation"])
+    transcript = asr.load_engine(dataclasses.replace(TINY, window_seconds=8.0)).transcribe(media["conversation"])
     assert transcript.metadata["windows"] == 3
     assert_known_answer(transcript, media)
 
 
 def test_five_second_clip(media: dict) -> None:
     assert soundfile.info(media["five_seconds"]).duration == pytest.approx(5.0, abs=0.01)
-    transcript = asr.load_engine(AsrSettings()).transcribe(media["five_seconds"])
+    transcript = asr.load_engine(TINY).transcribe(media["five_seconds"])
     assert transcript.empty_reason is None
     assert asr.wer(SHORT_TEXT, text_of(transcript)) <= 0.25, text_of(transcript)
     assert 0 <= transcript.segments[0].start and transcript.segments[-1].end <= 5.0
 
 
 def test_silence_is_an_empty_transcript(media: dict) -> None:
-    transcript = asr.load_engine(AsrSettings()).transcribe(media["silence"])
+    transcript = asr.load_engine(TINY).transcribe(media["silence"])
     assert (transcript.segments, transcript.empty_reason, transcript.language) == ((), "no_speech", None)
     assert transcript.metadata["loudest_dbfs"] == -120.0
 
 
 def test_tone_is_an_empty_transcript(media: dict) -> None:
     """A steady tone never reaches Whisper: Silero VAD finds no speech in it."""
-    transcript = asr.load_engine(AsrSettings()).transcribe(media["tone"])
+    transcript = asr.load_engine(TINY).transcribe(media["tone"])
     assert (transcript.segments, transcript.empty_reason, transcript.language) == ((), "music_or_noise", None)
 
 
@@ -241,20 +244,20 @@ def test_hallucinations_on_buzz_are_dropped(media: dict, base_settings: AsrSetti
     the video is on the end of the video..." until the compression-ratio check falls back; base also
     detects them as Romanian), nothing on others. Whatever this CPU makes of them, the transcript is
     empty for the right reason."""
-    engine = asr.load_engine(base_settings if model == "base" else AsrSettings())
+    engine = asr.load_engine(base_settings if model == "base" else TINY)
     transcript = engine.transcribe(media[kind])
     assert (transcript.segments, transcript.empty_reason, transcript.language) == ((), "music_or_noise", None)
 
 
 def test_engine_is_loaded_once_per_process() -> None:
-    assert asr.load_engine(AsrSettings()) is asr.load_engine(AsrSettings(model="tiny.en", device="auto"))
+    assert asr.load_engine(TINY) is asr.load_engine(AsrSettings(model="tiny.en", device="auto"))
 
 
 # --- whisperx --------------------------------------------------------------------
 
 
 def test_whisperx_offline_on_cpu_with_bundled_vad(media: dict) -> None:
-    engine = asr.load_engine(AsrSettings(engine="whisperx"))
+    engine = asr.load_engine(dataclasses.replace(TINY, engine="whisperx"))
     transcript = engine.transcribe(media["conversation"])
     assert_known_answer(transcript, media)
     assert transcript.engine == "whisperx"

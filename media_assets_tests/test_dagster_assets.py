@@ -12,7 +12,7 @@ from dagster_k8s.job import get_user_defined_k8s_config
 from media_assets.definitions import defs
 from media_assets.defs.episodes import COMPUTE_CLASSES, RETRY_POLICY, compute
 from media_assets.instance import get_instance
-from media_assets.lib.core import dead_letters
+from media_assets.lib.core import catalog, dead_letters
 from media_assets.lib.core.lake import LocalStore, raw_key
 from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.media_contract import MediaLimits
@@ -154,6 +154,27 @@ def test_materialize_then_rematerialize_reports_unchanged(registered) -> None:
         assert after[asset].metadata["skipped_unchanged"].value is True
         assert before[asset].tags["dagster/data_version"] == after[asset].tags["dagster/data_version"]
         assert after[asset].tags["dagster/code_version"] == CODE_VERSIONS[asset]
+
+
+def test_every_quality_gate_passes_on_a_good_episode_in_the_ui_and_the_lake(registered) -> None:
+    instance, resources, store, episode_id = registered
+    result = _materialize(instance, resources, episode_id)
+    assert result.success
+    evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    declared = {(stage.name, check.name) for stage in STAGES for check in stage.quality_checks}
+    assert set(evaluations) == declared
+    assert all(e.passed for e in evaluations.values()), [e.description for e in evaluations.values() if not e.passed]
+    loudness = evaluations[("normalized_audio", "loudness")].metadata["figures"].value
+    assert abs(loudness["integrated_lufs"] - loudness["target_lufs"]) <= 0.5  # the independent meter's reading
+    gop = evaluations[("normalized_video", "fixed_gop")].metadata["figures"].value
+    assert gop["max_gap_s"] == pytest.approx(2.0, abs=0.05) and gop["keyframes"] == 3  # 6 s of video, 2 s GOP
+    con = catalog.connect(store)
+    rows = con.execute(
+        "SELECT stage, check_name, passed, blocking FROM quality_checks WHERE episode_id = ?", [episode_id]
+    ).fetchall()
+    assert {(stage, name) for stage, name, _, _ in rows} == declared
+    assert all(passed for _, _, passed, _ in rows)
+    assert {name for _, name, _, blocking in rows if blocking} == {"contract", "loudness"}
 
 
 def test_corrupted_stored_bytes_fail_permanently_into_the_dead_letter_store(registered) -> None:

@@ -14,6 +14,7 @@ from pyannote.core import Annotation, Segment, Timeline
 from pyannote.metrics.diarization import DiarizationErrorRate
 
 from media_assets.demo import samples
+from media_assets.lib.speech import audio
 from media_assets.lib.speech.diarizer import (
     CONFIDENCE_METHOD,
     LOCAL_PIPELINE,
@@ -21,7 +22,6 @@ from media_assets.lib.speech.diarizer import (
     DiarizationSettings,
     ModelUnavailable,
     _link_speakers,
-    _windows,
     diarize,
     load_pipeline,
 )
@@ -182,7 +182,7 @@ def test_silence_gives_no_turns(tmp_path):
 
 def test_a_long_file_is_read_in_windows_cut_at_quiet_points(interview):
     path, truth = interview
-    windows = [(start, waveform[0].numpy()) for start, waveform in _windows(path, 3)]
+    windows = list(audio.windows(path, 3))
     starts = [start for start, _ in windows]
     lengths = [len(samples) / 16000 for _, samples in windows]
     assert starts == pytest.approx(np.cumsum([0, *lengths[:-1]]))

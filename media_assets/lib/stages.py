@@ -28,3 +28,23 @@ DOMAINS = tuple(dict.fromkeys(stage.domain for stage in STAGES))
 
 def table_writers() -> tuple[str, ...]:
     return tuple(stage.name for stage in STAGES if stage.tables)
+
+
+def markdown_table() -> str:
+    """The README's asset table (checked by a test): `python -m media_assets.lib.stages` prints it."""
+    lines = [
+        "| asset (module) | compute class | reads | writes tables | quality gates (**blocking**) | what it does |",
+        "|---|---|---|---|---|---|",
+    ]
+    for stage in STAGES:
+        gates = ", ".join(f"**{c.name}**" if c.blocking else c.name for c in stage.quality_checks)
+        lines.append(
+            f"| `{stage.name}` (`lib/{stage.domain}/{stage.name}.py`) | {stage.compute_class} "
+            f"| {', '.join(f'`{u}`' for u in stage.upstream) or 'the ingested bytes'} "
+            f"| {', '.join(f'`{t}`' for t in stage.tables) or '-'} | {gates} | {stage.description} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

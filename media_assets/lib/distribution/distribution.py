@@ -54,8 +54,9 @@ def run(lake: LakeStore, episode_id: str, settings: DistributionSettings) -> Sta
 STAGE = Stage(
     name="distribution",
     domain="distribution",
-    description="Podcasting 2.0 chapters JSON, WebVTT chapters and an MP3 with ID3v2 CHAP/CTOC chapter frames and "
-    "the episode's tags; each re-read and validated after writing.",
+    description="`media/distribution/episode_id=<id>/`: `chapters.json` (Podcasting 2.0, 1.2.0), `chapters.vtt` "
+    "(WebVTT chapters) and `episode.mp3` (ID3v2.4 CHAP/CTOC chapter frames and the episode's tags), each "
+    "validated after writing.",
     upstream=("chapters", "enriched_metadata", "normalized_audio"),
     code_version="1",
     compute_class="cpu-normalization",

@@ -44,8 +44,8 @@ def run(lake: LakeStore, episode_id: str, settings: MediaSettings) -> StageResul
 STAGE = Stage(
     name="normalized_audio",
     domain="media",
-    description="Two-pass ffmpeg loudnorm in linear mode to the configured EBU R128 target, written as 48 kHz "
-    "16-bit PCM WAV; measured input/output loudness and the mode ffmpeg used go to `loudness`.",
+    description="48 kHz 16-bit PCM WAV at the EBU R128 target by two-pass ffmpeg `loudnorm` in linear mode; measured "
+    "input/output loudness and the mode ffmpeg used go to `loudness`.",
     upstream=("raw_media",),
     code_version="3",
     compute_class="cpu-normalization",

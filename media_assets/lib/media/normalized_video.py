@@ -52,8 +52,8 @@ def run(lake: LakeStore, episode_id: str, settings: MediaSettings) -> StageResul
 STAGE = Stage(
     name="normalized_video",
     domain="media",
-    description="H.264 (libx264) MP4 with a closed GOP of fixed length (scene-cut keyframes off), +faststart, "
-    "and the normalized audio as AAC. Audio-only episodes succeed with `skipped`.",
+    description="H.264 (libx264)/AAC MP4 with a closed GOP of fixed length (scene-cut keyframes off) and +faststart. "
+    "Audio-only episodes succeed as skipped.",
     upstream=("raw_media", "normalized_audio"),
     code_version="2",
     compute_class="cpu-normalization",

@@ -59,8 +59,9 @@ def run(lake: LakeStore, episode_id: str, settings: MediaSettings) -> StageResul
 STAGE = Stage(
     name="raw_media",
     domain="media",
-    description="Original bytes re-verified against their SHA-256, probed with ffprobe and held to the media "
-    "contract (decodable audio, known container, duration bounds). Writes `episodes` and the probe JSON.",
+    description="Original bytes re-verified against their registered SHA-256, probed with ffprobe and held to "
+    "the media contract (decodable audio, known container, duration bounds); the JSON keeps the ffprobe summary "
+    "and the decoded duration.",
     upstream=(),
     code_version="1",
     compute_class="cpu-metadata",

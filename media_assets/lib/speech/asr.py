@@ -8,9 +8,9 @@ Models (`AsrSettings.model`):
   "org/name": downloaded by faster-whisper from the Hugging Face Hub (with HF_TOKEN when set) or taken
   from its cache; when that fails for lack of network, cache or access, `ModelUnavailable`.
 
-Bounded memory: audio is decoded as a stream (PyAV, the decoder faster-whisper uses) to 16 kHz mono
-float32 and transcribed in windows of `window_seconds`, each cut at the quietest 100 ms of its last
-30 s, with the window's offset added to every time. Peak memory is a small multiple of one window
+Bounded memory: audio is read as the diarizer reads it (`speech/audio.py`: decoded as a stream to
+16 kHz mono float32, in windows of at most about `window_seconds` cut at quiet points) and each
+window is transcribed with its offset added to every time. Peak memory is a small multiple of one window
 (20 min: 77 MB of samples; VAD copies, Whisper's features), whatever the episode's length. Whisper
 itself works on 30 s chunks, so windows only cost the decoding context at each cut.
 
@@ -34,17 +34,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
-import itertools
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import av
 import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
@@ -56,9 +53,8 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
 from media_assets.lib.core.errors import ModelUnavailable
+from media_assets.lib.speech.audio import SAMPLE_RATE, frame_levels, window_count, windows
 
-SAMPLE_RATE = 16_000  # what Whisper and both VADs take
-CUT_SEARCH_SECONDS = 30.0
 SILENT_DBFS = -60.0
 RANDOM_SEED = 0
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "media-lake" / "models"
@@ -211,53 +207,6 @@ def load_engine(settings: AsrSettings) -> AsrEngine:
     return engines[settings.engine](settings, resolve_model(settings), device, compute_type)
 
 
-# --- audio ---------------------------------------------------------------------
-
-
-def audio_windows(
-    path: Path, window_seconds: float, search_seconds: float = CUT_SEARCH_SECONDS
-) -> Iterator[tuple[float, np.ndarray]]:
-    """(start time, samples) of `path` as 16 kHz mono float32, in windows of at most `window_seconds`,
-    each cut at the quietest 100 ms in its last `search_seconds`. Holds about one window at a time."""
-    window = round(window_seconds * SAMPLE_RATE)
-    search = min(round(search_seconds * SAMPLE_RATE), window // 2)
-    pending: list[np.ndarray] = []
-    held = start = 0
-    for chunk in _decode(path):
-        pending.append(chunk)
-        held += len(chunk)
-        while held >= window:
-            audio = np.concatenate(pending)
-            cut = window - search + _quietest(audio[window - search : window])
-            yield start / SAMPLE_RATE, audio[:cut]
-            start += cut
-            pending, held = [audio[cut:]], len(audio) - cut
-    if held:
-        yield start / SAMPLE_RATE, np.concatenate(pending)
-
-
-def _decode(path: Path) -> Iterator[np.ndarray]:
-    """Decoded, downmixed and resampled blocks of the first audio stream (as faster-whisper's decode_audio)."""
-    # s16 as faster-whisper: a float output would also change swresample's stereo-to-mono gains (x1.41).
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-    with av.open(str(path), metadata_errors="ignore") as container:
-        for frame in itertools.chain(container.decode(audio=0), [None]):  # None flushes the resampler
-            for out in resampler.resample(frame):
-                yield out.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
-
-
-def _frame_levels(audio: np.ndarray) -> np.ndarray:
-    """RMS of consecutive 100 ms frames in dBFS (floored at -120)."""
-    frame = SAMPLE_RATE // 10
-    frames = audio[: len(audio) // frame * frame].reshape(-1, frame)
-    return 20 * np.log10(np.maximum(np.sqrt(np.mean(frames**2, axis=1)), 1e-6))
-
-
-def _quietest(audio: np.ndarray) -> int:
-    """Sample index at the middle of the quietest 100 ms frame of `audio`."""
-    return int(np.argmin(_frame_levels(audio))) * (SAMPLE_RATE // 10) + SAMPLE_RATE // 20
-
-
 # --- engines -------------------------------------------------------------------
 
 
@@ -286,9 +235,9 @@ class _WindowedEngine:
         probability = None if language is None else 1.0
         segments: list[Segment] = []
         loudest, stats = -120.0, {"windows": 0, "duration_seconds": 0.0}
-        for offset, audio in audio_windows(wav_path, self.settings.window_seconds):
+        for offset, audio in windows(wav_path, window_count(wav_path, self.settings.window_seconds)):
             stats = {"windows": stats["windows"] + 1, "duration_seconds": round(offset + len(audio) / SAMPLE_RATE, 3)}
-            loudest = max(loudest, float(np.max(_frame_levels(audio), initial=-120.0)))
+            loudest = max(loudest, float(np.max(frame_levels(audio), initial=-120.0)))
             if language is not None:
                 segments += self._segments(audio, language, offset)
                 continue

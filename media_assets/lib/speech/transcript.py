@@ -46,10 +46,11 @@ def run(lake: LakeStore, episode_id: str, settings: SpeechSettings) -> StageResu
 STAGE = Stage(
     name="transcript",
     domain="speech",
-    description="Whisper transcription of the normalized audio (VAD on, word timestamps, language detection). "
-    "Silence, music and unsupported languages give an empty transcript with a recorded reason.",
+    description="Whisper (faster-whisper on CPU, whisperx on GPU; VAD on, language detection): segments and words "
+    "with times and probabilities in the transcript JSON. Silence, music and unsupported languages give an empty "
+    "transcript with a reason.",
     upstream=("normalized_audio",),
-    code_version="1",
+    code_version="2",  # 2: read through speech/audio.py (shared windows)
     compute_class="gpu-transcription",
     kinds=("json", "whisper"),
     run=run,

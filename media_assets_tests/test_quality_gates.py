@@ -1,0 +1,210 @@
+"""Quality gates: the independent loudness meter against known answers and pyloudnorm, the GOP and
+contract gates on crafted and tampered outputs, and a deliberately bad output that fails its
+blocking gate, stops the stages after it and is dead-lettered."""
+
+from __future__ import annotations
+
+import math
+
+import dagster as dg
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile
+
+from media_assets.definitions import defs
+from media_assets.demo import samples
+from media_assets.instance import get_instance
+from media_assets.lib.core import catalog, dead_letters, quality
+from media_assets.lib.core.lake import LocalStore, table_key
+from media_assets.lib.media import loudness
+from media_assets.lib.media import quality as media_quality
+from media_assets.lib.media.ingest import ingest
+from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.media.settings import MediaSettings
+from media_assets.lib.stages import BY_NAME
+from media_assets.resources import SETTINGS_RESOURCES, LakeResource, SpeechResource
+
+
+def _pyloudnorm(path) -> float:
+    data, rate = soundfile.read(str(path))
+    return pyloudnorm.Meter(rate).integrated_loudness(data)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda folder: samples.tone(folder / "tone.wav", seconds=8.0, lufs=-23.0, sample_rate=48000),
+        lambda folder: samples.tone(folder / "quiet.wav", seconds=5.0, lufs=-31.5, freq=1000.0, sample_rate=44100),
+        lambda folder: samples.noise(folder / "pink.wav", seconds=12.0, lufs=-16.0),
+        lambda folder: samples.speech(folder / "speech.wav", "Rivers carry water from the hills to the sea."),
+    ],
+    ids=["tone -23", "tone -31.5 at 44.1 kHz", "pink noise -16", "speech"],
+)
+def test_meter_agrees_with_pyloudnorm(tmp_path, make) -> None:
+    path = make(tmp_path)
+    assert media_quality.meter(path).integrated == pytest.approx(_pyloudnorm(path), abs=0.1)
+
+
+def test_meter_reads_in_pieces_as_if_whole(tmp_path, monkeypatch) -> None:
+    path = samples.noise(tmp_path / "pink.wav", seconds=20.0, lufs=-20.0)
+    whole = media_quality.meter(path)
+    monkeypatch.setattr(media_quality, "READ_SECONDS", 0.7)  # 29 pieces, none a multiple of 400 ms
+    pieces = media_quality.meter(path)
+    assert pieces.integrated == pytest.approx(whole.integrated, abs=1e-6)
+    assert pieces.true_peak == pytest.approx(whole.true_peak, abs=0.01)
+
+
+def test_true_peak_finds_the_peak_between_samples(tmp_path) -> None:
+    """A 12 kHz sine at 48 kHz sampled 45 degrees off its crests: samples reach 0.707 of the
+    amplitude, the waveform between them reaches all of it (+3.01 dB)."""
+    rate, amplitude = 48000, 0.5
+    n = np.arange(rate * 2)
+    samples_ = amplitude * np.sin(2 * np.pi * 12000 * n / rate + math.pi / 4)
+    path = tmp_path / "isp.wav"
+    soundfile.write(str(path), np.repeat(samples_[:, None], 2, axis=1), rate, subtype="FLOAT")
+    sample_peak = 20 * math.log10(np.abs(samples_).max())
+    measured = media_quality.meter(path).true_peak
+    assert sample_peak == pytest.approx(20 * math.log10(amplitude) - 3.01, abs=0.01)
+    assert measured == pytest.approx(20 * math.log10(amplitude), abs=0.3)
+
+
+def test_digital_silence_has_no_loudness(tmp_path) -> None:
+    path = tmp_path / "silence.wav"
+    soundfile.write(str(path), np.zeros((48000 * 3, 2)), 48000, subtype="PCM_16")
+    assert media_quality.meter(path) == media_quality.Loudness(None, None)
+
+
+def _video_document(times: list[float], gop: float = 2.0, fps: float = 25.0) -> dict:
+    return {"skipped": False, "keyframe_times": times, "rendition": {"gop_seconds": gop, "frame_rate": fps}}
+
+
+@pytest.mark.parametrize(
+    "times, passed",
+    [
+        ([0.0, 2.0, 4.0, 6.0], True),
+        ([0.0, 2.0, 4.0, 5.2], True),  # the last GOP ends with the video
+        ([0.0, 2.0, 3.1, 4.0, 6.0], False),  # a scene-cut keyframe
+        ([0.0, 2.0, 6.0], False),  # a missing keyframe
+        ([0.5, 2.5, 4.5], False),  # the video does not start on a keyframe
+    ],
+)
+def test_fixed_gop_gate(times, passed) -> None:
+    outcome = media_quality.check_gop(None, _video_document(times), MediaSettings())
+    assert outcome.passed is passed, outcome.summary
+
+
+def test_audio_only_passes_the_gop_gate() -> None:
+    assert media_quality.check_gop(None, {"skipped": True}, MediaSettings()).passed
+
+
+@pytest.fixture
+def audio_episode(tmp_path, media) -> tuple[LocalStore, str]:
+    lake = LocalStore(tmp_path / "lake")
+    (outcome,) = ingest([media["speech"]], lake, MediaLimits(), lambda ids: None)
+    for name in ("raw_media", "normalized_audio"):
+        BY_NAME[name].run(lake, outcome.episode_id, MediaSettings())
+    return lake, outcome.episode_id
+
+
+def test_the_contract_gate_catches_an_output_changed_after_it_was_written(audio_episode) -> None:
+    lake, episode_id = audio_episode
+    document = BY_NAME["normalized_audio"].run(lake, episode_id, MediaSettings()).document
+    assert quality.evaluate(quality.CONTRACT, lake, document, None).passed
+    another_table = lake.get_bytes(table_key("episodes", episode_id))  # valid Parquet, other bytes
+    lake.put_bytes(document["outputs"]["loudness"]["key"], another_table)
+    outcome = quality.evaluate(quality.CONTRACT, lake, document, None)
+    assert not outcome.passed and "loudness" in outcome.summary and "not as written" in outcome.summary
+
+
+def _too_quiet(real_normalize, gain_db: float):
+    """loudnorm as the stage runs it, then `gain_db` more: the file is off target while ffmpeg's own
+    report, which the stage records, still says it is on target."""
+
+    def normalize(src, dst, target, source_channels):
+        report = real_normalize(src, dst, target, source_channels)
+        data, rate = soundfile.read(str(dst), dtype="float64")
+        soundfile.write(str(dst), data * 10 ** (gain_db / 20), rate, subtype="PCM_16")
+        return report
+
+    return normalize
+
+
+def _materialize(instance, resources, episode_id, selection):
+    definitions = defs()
+    assets = [a for a in {a.key: a for a in definitions.assets}.values() if a.partitions_def is not None]
+    return dg.materialize(
+        assets,
+        partition_key=episode_id,
+        instance=instance,
+        resources=resources,
+        selection=selection,
+        raise_on_error=False,
+    )
+
+
+@pytest.fixture
+def registered_speech(dagster_env, media):
+    lake_root = dagster_env / "lake"
+    store = LocalStore(lake_root)
+    instance = get_instance()
+    (outcome,) = ingest(
+        [media["speech"]], store, MediaLimits(), lambda ids: instance.add_dynamic_partitions("episodes", ids)
+    )
+    resources = {
+        "lake": LakeResource(root=str(lake_root)),
+        **{domain: resource() for domain, resource in SETTINGS_RESOURCES.items()},
+    }
+    return instance, resources, store, outcome.episode_id
+
+
+def test_audio_off_target_fails_its_blocking_gate_and_goes_no_further(registered_speech, monkeypatch) -> None:
+    instance, resources, store, episode_id = registered_speech
+    monkeypatch.setattr(loudness, "normalize", _too_quiet(loudness.normalize, gain_db=-6.0))
+    result = _materialize(
+        instance,
+        {**resources, "speech": SpeechResource(asr_model="tiny.en")},
+        episode_id,
+        ["raw_media", "normalized_audio", "transcript"],
+    )
+    assert not result.success
+    gate = next(e for e in result.get_asset_check_evaluations() if e.check_name == "loudness")
+    assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
+    figures = gate.metadata["figures"].value
+    assert figures["integrated_lufs"] == pytest.approx(-29.0, abs=0.3)  # -23 as ffmpeg said, then -6 dB
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialized == {"raw_media", "normalized_audio"}  # transcript never ran on the bad audio
+    assert "transcript" not in {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    (record,) = dead_letters.list_records(store)
+    assert (record["stage"], record["reason"], record["episode_id"]) == (
+        "normalized_audio",
+        "quality_gate_failed",
+        episode_id,
+    )
+    con = catalog.connect(store)
+    rows = con.execute(
+        "SELECT check_name, passed, blocking FROM quality_checks WHERE stage = 'normalized_audio'"
+    ).fetchall()
+    assert sorted(rows) == [("contract", True, True), ("loudness", False, True)]
+
+
+def test_a_warning_gate_fails_without_stopping_the_episode(registered_speech) -> None:
+    """Word confidence warns: demanding near certainty fails it, and the stages after it still run."""
+    instance, resources, store, episode_id = registered_speech
+    strict = SpeechResource(asr_model="tiny.en", min_mean_word_probability=0.999)
+    result = _materialize(
+        instance,
+        {**resources, "speech": strict},
+        episode_id,
+        ["raw_media", "normalized_audio", "transcript", "diarization", "speaker_transcript"],
+    )
+    assert result.success
+    gates = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not gates["word_confidence"].passed
+    assert gates["word_confidence"].severity == dg.AssetCheckSeverity.WARN
+    figures = gates["word_confidence"].metadata["figures"].value
+    assert figures["words"] >= 7 and 0.5 < figures["mean_word_probability"] < 0.999
+    assert gates["speaker_confidence"].passed
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "speaker_transcript" in materialized
+    assert dead_letters.list_records(store) == []
