@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from media_assets.demo import samples
 from media_assets.lib.core.lake import LocalStore
+from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.resources import SETTINGS_RESOURCES, LakeResource, SpeechResource
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
@@ -54,3 +57,36 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def ids_of(outcomes) -> list[str]:
     return [o.episode_id for o in outcomes if o.status == "registered"]
+
+
+def register_episode(dagster_env: Path, path: Path, **settings) -> tuple:
+    """(instance, resources, lake, episode id) for one file ingested into the test's Dagster home;
+    default settings (tiny.en for speech) unless `settings` replaces a domain's resource."""
+    from media_assets.instance import get_instance
+
+    lake_root = dagster_env / "lake"
+    store = LocalStore(lake_root)
+    instance = get_instance()
+    (outcome,) = ingest([path], store, MediaLimits(), lambda ids: instance.add_dynamic_partitions("episodes", ids))
+    resources = {
+        "lake": LakeResource(root=str(lake_root)),
+        **{domain: resource() for domain, resource in SETTINGS_RESOURCES.items()},
+        "speech": SpeechResource(asr_model="tiny.en"),
+        **settings,
+    }
+    return instance, resources, store, outcome.episode_id
+
+
+def materialize_episode(instance, resources: dict, episode_id: str, selection: list[str]):
+    """One in-process run of the selected stages (with their quality gates) for one episode."""
+    from media_assets.definitions import defs
+
+    assets = [a for a in {a.key: a for a in defs().assets}.values() if a.partitions_def is not None]
+    return dg.materialize(
+        assets,
+        partition_key=episode_id,
+        instance=instance,
+        resources=resources,
+        selection=selection,
+        raise_on_error=False,
+    )

@@ -11,13 +11,10 @@ from dagster_k8s.job import get_user_defined_k8s_config
 
 from media_assets.definitions import defs
 from media_assets.defs.episodes import COMPUTE_CLASSES, RETRY_POLICY, compute
-from media_assets.instance import get_instance
 from media_assets.lib.core import catalog, dead_letters
-from media_assets.lib.core.lake import LocalStore, raw_key
-from media_assets.lib.media.ingest import ingest
-from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.core.lake import raw_key
 from media_assets.lib.stages import STAGES
-from media_assets.resources import DistributionResource, LakeResource, MediaResource, SpeechResource, TextResource
+from media_assets_tests.conftest import materialize_episode, register_episode
 
 CODE_VERSIONS = {stage.name: stage.code_version for stage in STAGES}
 EPISODE_ASSETS = [
@@ -105,33 +102,12 @@ def test_gpu_class_asks_kubernetes_for_a_gpu_node() -> None:
 
 
 def _materialize(instance, resources, episode_id, selection=EPISODE_ASSETS):
-    assets = [a for a in {a.key: a for a in defs().assets}.values() if a.partitions_def is not None]
-    return dg.materialize(
-        assets,
-        partition_key=episode_id,
-        instance=instance,
-        resources=resources,
-        selection=selection,
-        raise_on_error=False,
-    )
+    return materialize_episode(instance, resources, episode_id, selection)
 
 
 @pytest.fixture
 def registered(dagster_env, media):
-    lake_root = dagster_env / "lake"
-    store = LocalStore(lake_root)
-    instance = get_instance()
-    outcomes = ingest(
-        [media["video"]], store, MediaLimits(), lambda ids: instance.add_dynamic_partitions("episodes", ids)
-    )
-    resources = {
-        "lake": LakeResource(root=str(lake_root)),
-        "media": MediaResource(),
-        "speech": SpeechResource(asr_model="tiny.en"),
-        "text": TextResource(),
-        "distribution": DistributionResource(),
-    }
-    return instance, resources, store, outcomes[0].episode_id
+    return register_episode(dagster_env, media["video"])
 
 
 def test_materialize_then_rematerialize_reports_unchanged(registered) -> None:

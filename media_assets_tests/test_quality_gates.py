@@ -12,9 +12,7 @@ import pyloudnorm
 import pytest
 import soundfile
 
-from media_assets.definitions import defs
 from media_assets.demo import samples
-from media_assets.instance import get_instance
 from media_assets.lib.core import catalog, dead_letters, quality
 from media_assets.lib.core.lake import LocalStore, table_key
 from media_assets.lib.media import loudness
@@ -23,7 +21,8 @@ from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.media_contract import MediaLimits
 from media_assets.lib.media.settings import MediaSettings
 from media_assets.lib.stages import BY_NAME
-from media_assets.resources import SETTINGS_RESOURCES, LakeResource, SpeechResource
+from media_assets.resources import SpeechResource
+from media_assets_tests.conftest import materialize_episode, register_episode
 
 
 def _pyloudnorm(path) -> float:
@@ -130,43 +129,15 @@ def _too_quiet(real_normalize, gain_db: float):
     return normalize
 
 
-def _materialize(instance, resources, episode_id, selection):
-    definitions = defs()
-    assets = [a for a in {a.key: a for a in definitions.assets}.values() if a.partitions_def is not None]
-    return dg.materialize(
-        assets,
-        partition_key=episode_id,
-        instance=instance,
-        resources=resources,
-        selection=selection,
-        raise_on_error=False,
-    )
-
-
 @pytest.fixture
 def registered_speech(dagster_env, media):
-    lake_root = dagster_env / "lake"
-    store = LocalStore(lake_root)
-    instance = get_instance()
-    (outcome,) = ingest(
-        [media["speech"]], store, MediaLimits(), lambda ids: instance.add_dynamic_partitions("episodes", ids)
-    )
-    resources = {
-        "lake": LakeResource(root=str(lake_root)),
-        **{domain: resource() for domain, resource in SETTINGS_RESOURCES.items()},
-    }
-    return instance, resources, store, outcome.episode_id
+    return register_episode(dagster_env, media["speech"])
 
 
 def test_audio_off_target_fails_its_blocking_gate_and_goes_no_further(registered_speech, monkeypatch) -> None:
     instance, resources, store, episode_id = registered_speech
     monkeypatch.setattr(loudness, "normalize", _too_quiet(loudness.normalize, gain_db=-6.0))
-    result = _materialize(
-        instance,
-        {**resources, "speech": SpeechResource(asr_model="tiny.en")},
-        episode_id,
-        ["raw_media", "normalized_audio", "transcript"],
-    )
+    result = materialize_episode(instance, resources, episode_id, ["raw_media", "normalized_audio", "transcript"])
     assert not result.success
     gate = next(e for e in result.get_asset_check_evaluations() if e.check_name == "loudness")
     assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
@@ -192,7 +163,7 @@ def test_a_warning_gate_fails_without_stopping_the_episode(registered_speech) ->
     """Word confidence warns: demanding near certainty fails it, and the stages after it still run."""
     instance, resources, store, episode_id = registered_speech
     strict = SpeechResource(asr_model="tiny.en", min_mean_word_probability=0.999)
-    result = _materialize(
+    result = materialize_episode(
         instance,
         {**resources, "speech": strict},
         episode_id,

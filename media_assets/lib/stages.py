@@ -1,26 +1,32 @@
 """Every per-episode stage, in graph order: the one list the Dagster assets, `episode_job`, the
-catalog's deps and the README's asset table are built from. A new stage is one module with a
-`STAGE` declaration, one JSON Schema, its tests, and one line here."""
+catalog's deps and the README's asset table are built from. A new stage is one module with an
+`@stage` function, one JSON Schema, its tests, and one line here."""
 
 from __future__ import annotations
 
 from media_assets.lib.core.stage import Stage
-from media_assets.lib.distribution import distribution
-from media_assets.lib.media import media_metadata, normalized_audio, normalized_video, raw_media
-from media_assets.lib.speech import diarization, speaker_transcript, transcript
-from media_assets.lib.text import chapters, enriched_metadata
+from media_assets.lib.distribution.distribution import distribution
+from media_assets.lib.media.media_metadata import media_metadata
+from media_assets.lib.media.normalized_audio import normalized_audio
+from media_assets.lib.media.normalized_video import normalized_video
+from media_assets.lib.media.raw_media import raw_media
+from media_assets.lib.speech.diarization import diarization
+from media_assets.lib.speech.speaker_transcript import speaker_transcript
+from media_assets.lib.speech.transcript import transcript
+from media_assets.lib.text.chapters import chapters
+from media_assets.lib.text.enriched_metadata import enriched_metadata
 
 STAGES: tuple[Stage, ...] = (
-    raw_media.STAGE,
-    normalized_audio.STAGE,
-    normalized_video.STAGE,
-    media_metadata.STAGE,
-    transcript.STAGE,
-    diarization.STAGE,
-    speaker_transcript.STAGE,
-    chapters.STAGE,
-    enriched_metadata.STAGE,
-    distribution.STAGE,
+    raw_media,
+    normalized_audio,
+    normalized_video,
+    media_metadata,
+    transcript,
+    diarization,
+    speaker_transcript,
+    chapters,
+    enriched_metadata,
+    distribution,
 )
 BY_NAME = {stage.name: stage for stage in STAGES}
 DOMAINS = tuple(dict.fromkeys(stage.domain for stage in STAGES))

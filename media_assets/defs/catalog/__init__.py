@@ -1,0 +1,1 @@
+"""The catalog asset: DuckDB views over every lake table."""

@@ -1,0 +1,1 @@
+"""The distribution stages as Dagster assets, with their quality gates as asset checks."""

@@ -1,0 +1,1 @@
+"""What starts and watches runs: episode_job, the inbox sensor, the dead-run sensor."""

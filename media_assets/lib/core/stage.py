@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +39,9 @@ def read_document(lake: LakeStore, stage: str, episode_id: str) -> dict:
 
 @dataclass(frozen=True)
 class Stage:
-    """One per-episode stage, declared once, next to its code. The Dagster asset, `episode_job`,
-    the catalog's deps, compute routing and the README's asset table all derive from it; its JSON
-    document is checked against `schemas/<name>.schema.json`."""
+    """One per-episode stage. The Dagster asset, `episode_job`, the catalog's deps, compute routing
+    and the README's asset table all derive from it; its JSON document is checked against
+    `schemas/<name>.schema.json`. Declared with `@stage` on the function that runs it."""
 
     name: str
     domain: str  # the package it lives in, and its asset group
@@ -49,7 +50,7 @@ class Stage:
     code_version: str  # bump whenever its outputs would change for the same inputs
     compute_class: str  # gpu-transcription | cpu-normalization | cpu-nlp | cpu-metadata
     kinds: tuple[str, ...]  # the tools it runs and the formats it writes, as the UI shows them
-    run: Callable[..., StageResult]  # run(lake, episode_id[, settings of `settings`])
+    run: Callable[..., StageResult]  # run(lake, episode_id[, settings])
     tables: tuple[str, ...] = ()  # lake tables it writes (core/tables.py)
     settings: str | None = None  # the domain whose settings it reads: media, speech, text, distribution
     checks: tuple[quality.QualityCheck, ...] = ()  # its own quality gates, beside the contract every stage has
@@ -57,6 +58,39 @@ class Stage:
     @property
     def quality_checks(self) -> tuple[quality.QualityCheck, ...]:
         return (quality.CONTRACT, *self.checks)
+
+
+def stage(
+    *,
+    upstream: tuple[str, ...],
+    code_version: str,
+    compute_class: str,
+    kinds: tuple[str, ...],
+    tables: tuple[str, ...] = (),
+    checks: tuple[quality.QualityCheck, ...] = (),
+) -> Callable[[Callable[..., StageResult]], Stage]:
+    """Declare the decorated function `run(lake, episode_id[, settings])` a stage. Its name is the
+    function's, its domain the package it lives in, its description the docstring (the UI shows it),
+    and the settings it reads the annotation of its `settings` parameter (a domain's settings class).
+    The name then holds the Stage, which the function passes to `StageRun`."""
+
+    def declare(run: Callable[..., StageResult]) -> Stage:
+        settings_class = typing.get_type_hints(run).get("settings")
+        return Stage(
+            name=run.__name__,
+            domain=run.__module__.split(".")[-2],
+            description=" ".join((run.__doc__ or "").split()),
+            upstream=upstream,
+            code_version=code_version,
+            compute_class=compute_class,
+            kinds=kinds,
+            run=run,
+            tables=tables,
+            settings=settings_class.__module__.split(".")[-2] if settings_class else None,
+            checks=checks,
+        )
+
+    return declare
 
 
 @dataclass

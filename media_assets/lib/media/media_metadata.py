@@ -1,18 +1,26 @@
-"""media_metadata: ID3 frames, container and stream tags, EXIF-style fields and embedded text
-subtitles as timed cues."""
+"""The media_metadata stage: `media_metadata` below; its docstring is the description the UI shows."""
 
 from __future__ import annotations
 
 from media_assets.lib.core.lake import LakeStore, raw_key
-from media_assets.lib.core.stage import Stage, StageResult, StageRun
+from media_assets.lib.core.stage import StageResult, StageRun, stage
 from media_assets.lib.media import embedded
 
 
-def run(lake: LakeStore, episode_id: str) -> StageResult:
-    stage = StageRun(lake, STAGE, episode_id, {})
-    if done := stage.up_to_date():
+@stage(
+    upstream=("raw_media",),
+    code_version="1",
+    compute_class="cpu-metadata",
+    kinds=("ffmpeg", "parquet"),
+    tables=("media_metadata", "captions"),
+)
+def media_metadata(lake: LakeStore, episode_id: str) -> StageResult:
+    """ID3 frames (mutagen), container and stream tags, creation time/device/location, and text subtitle
+    streams extracted as timed cues. Writes `media_metadata` and `captions`."""
+    run = StageRun(lake, media_metadata, episode_id, {})
+    if done := run.up_to_date():
         return done
-    probe = stage.upstream["raw_media"]["probe"]
+    probe = run.upstream["raw_media"]["probe"]
     rows: list[dict] = []
     captions: list[dict] = []
     caption_streams: list[dict] = []
@@ -42,20 +50,6 @@ def run(lake: LakeStore, episode_id: str) -> StageResult:
         for k, v in s["tags"].items()
     ]
     rows += [{"source": "exif", "stream_index": None, "key": k, "value": str(v)} for k, v in exif.items()]
-    stage.put_table("media_metadata", [{"episode_id": episode_id, **row} for row in rows])
-    stage.put_table("captions", captions)
-    return stage.finish({"id3": id3, "container_tags": probe["tags"], "exif": exif, "caption_streams": caption_streams})
-
-
-STAGE = Stage(
-    name="media_metadata",
-    domain="media",
-    description="ID3 frames (mutagen), container and stream tags, creation time/device/location, and text "
-    "subtitle streams extracted as timed cues. Writes `media_metadata` and `captions`.",
-    upstream=("raw_media",),
-    code_version="1",
-    compute_class="cpu-metadata",
-    kinds=("ffmpeg", "parquet"),
-    run=run,
-    tables=("media_metadata", "captions"),
-)
+    run.put_table("media_metadata", [{"episode_id": episode_id, **row} for row in rows])
+    run.put_table("captions", captions)
+    return run.finish({"id3": id3, "container_tags": probe["tags"], "exif": exif, "caption_streams": caption_streams})

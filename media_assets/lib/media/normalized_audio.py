@@ -1,4 +1,4 @@
-"""normalized_audio: two-pass EBU R128 loudness normalization to 48 kHz/16-bit PCM WAV."""
+"""The normalized_audio stage: `normalized_audio` below; its docstring is the description the UI shows."""
 
 from __future__ import annotations
 
@@ -7,19 +7,29 @@ import dataclasses
 import soundfile
 
 from media_assets.lib.core.lake import LakeStore, media_key, raw_key
-from media_assets.lib.core.stage import Stage, StageResult, StageRun
+from media_assets.lib.core.stage import StageResult, StageRun, stage
 from media_assets.lib.media import loudness
 from media_assets.lib.media.media_contract import first_stream
 from media_assets.lib.media.quality import LOUDNESS
 from media_assets.lib.media.settings import MediaSettings
 
 
-def run(lake: LakeStore, episode_id: str, settings: MediaSettings) -> StageResult:
+@stage(
+    upstream=("raw_media",),
+    code_version="3",
+    compute_class="cpu-normalization",
+    kinds=("ffmpeg", "parquet"),
+    tables=("loudness",),
+    checks=(LOUDNESS,),
+)
+def normalized_audio(lake: LakeStore, episode_id: str, settings: MediaSettings) -> StageResult:
+    """48 kHz 16-bit PCM WAV at the EBU R128 target by two-pass ffmpeg `loudnorm` in linear mode; measured
+    input/output loudness and the mode ffmpeg used go to `loudness`."""
     target = settings.loudness
-    stage = StageRun(lake, STAGE, episode_id, dataclasses.asdict(target))
-    if done := stage.up_to_date():
+    run = StageRun(lake, normalized_audio, episode_id, dataclasses.asdict(target))
+    if done := run.up_to_date():
         return done
-    streams = stage.upstream["raw_media"]["probe"]["streams"]
+    streams = run.upstream["raw_media"]["probe"]["streams"]
     audio = first_stream(streams, "audio")
     source_channels = audio["channels"] or 2
     with lake.local_copy(raw_key(episode_id)) as original, lake.scratch_dir() as tmp:
@@ -36,22 +46,6 @@ def run(lake: LakeStore, episode_id: str, settings: MediaSettings) -> StageResul
             "source_channel_layout": audio.get("channel_layout"),
             "downmix": "standard stereo matrix" if loudness.downmix_filters(source_channels) else None,
         }
-        stage.put_file("audio", media_key("normalized_audio", episode_id, "audio.wav"), wav)
-    stage.put_table("loudness", [row])
-    return stage.finish({"loudness": row})
-
-
-STAGE = Stage(
-    name="normalized_audio",
-    domain="media",
-    description="48 kHz 16-bit PCM WAV at the EBU R128 target by two-pass ffmpeg `loudnorm` in linear mode; measured "
-    "input/output loudness and the mode ffmpeg used go to `loudness`.",
-    upstream=("raw_media",),
-    code_version="3",
-    compute_class="cpu-normalization",
-    kinds=("ffmpeg", "parquet"),
-    run=run,
-    tables=("loudness",),
-    settings="media",
-    checks=(LOUDNESS,),
-)
+        run.put_file("audio", media_key("normalized_audio", episode_id, "audio.wav"), wav)
+    run.put_table("loudness", [row])
+    return run.finish({"loudness": row})

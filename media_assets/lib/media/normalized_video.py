@@ -1,25 +1,35 @@
-"""normalized_video: H.264/AAC MP4 with a fixed, closed GOP; audio-only episodes record `skipped`."""
+"""The normalized_video stage: `normalized_video` below; its docstring is the description the UI shows."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from media_assets.lib.core.lake import LakeStore, media_key, raw_key
-from media_assets.lib.core.stage import Stage, StageResult, StageRun
+from media_assets.lib.core.stage import StageResult, StageRun, stage
 from media_assets.lib.media import video
 from media_assets.lib.media.media_contract import first_stream
 from media_assets.lib.media.quality import FIXED_GOP
 from media_assets.lib.media.settings import MediaSettings
 
 
-def run(lake: LakeStore, episode_id: str, settings: MediaSettings) -> StageResult:
-    stage = StageRun(lake, STAGE, episode_id, dataclasses.asdict(settings.video))
-    if done := stage.up_to_date():
+@stage(
+    upstream=("raw_media", "normalized_audio"),
+    code_version="2",
+    compute_class="cpu-normalization",
+    kinds=("ffmpeg", "parquet"),
+    tables=("video_renditions",),
+    checks=(FIXED_GOP,),
+)
+def normalized_video(lake: LakeStore, episode_id: str, settings: MediaSettings) -> StageResult:
+    """H.264 (libx264)/AAC MP4 with a closed GOP of fixed length (scene-cut keyframes off) and +faststart.
+    Audio-only episodes succeed as skipped."""
+    run = StageRun(lake, normalized_video, episode_id, dataclasses.asdict(settings.video))
+    if done := run.up_to_date():
         return done
-    raw, audio_doc = stage.upstream["raw_media"], stage.upstream["normalized_audio"]
+    raw, audio_doc = run.upstream["raw_media"], run.upstream["normalized_audio"]
     picture = first_stream(raw["probe"]["streams"], "video")
     if picture is None:
-        return stage.finish({"skipped": True})
+        return run.finish({"skipped": True})
     fps = video.frame_rate(picture.get("avg_frame_rate"))
     with (
         lake.local_copy(raw_key(episode_id)) as original,
@@ -44,22 +54,6 @@ def run(lake: LakeStore, episode_id: str, settings: MediaSettings) -> StageResul
             "faststart": video.is_faststart(mp4),
             "size_bytes": mp4.stat().st_size,
         }
-        stage.put_file("video", media_key("normalized_video", episode_id, "video.mp4"), mp4)
-    stage.put_table("video_renditions", [rendition])
-    return stage.finish({"skipped": False, "rendition": rendition, "keyframe_times": keyframes})
-
-
-STAGE = Stage(
-    name="normalized_video",
-    domain="media",
-    description="H.264 (libx264)/AAC MP4 with a closed GOP of fixed length (scene-cut keyframes off) and +faststart. "
-    "Audio-only episodes succeed as skipped.",
-    upstream=("raw_media", "normalized_audio"),
-    code_version="2",
-    compute_class="cpu-normalization",
-    kinds=("ffmpeg", "parquet"),
-    run=run,
-    tables=("video_renditions",),
-    settings="media",
-    checks=(FIXED_GOP,),
-)
+        run.put_file("video", media_key("normalized_video", episode_id, "video.mp4"), mp4)
+    run.put_table("video_renditions", [rendition])
+    return run.finish({"skipped": False, "rendition": rendition, "keyframe_times": keyframes})

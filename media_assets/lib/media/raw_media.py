@@ -1,12 +1,11 @@
-"""raw_media: the stored original bytes re-verified against the registered SHA-256, probed with
-ffprobe and held to the media contract; writes the `episodes` row and the probe document."""
+"""The raw_media stage: `raw_media` below; its docstring is the description the UI shows."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from media_assets.lib.core.lake import LakeStore, raw_key
-from media_assets.lib.core.stage import Stage, StageResult, StageRun
+from media_assets.lib.core.stage import StageResult, StageRun, stage
 from media_assets.lib.media.ingest import read_registration
 from media_assets.lib.media.media_contract import InspectedMedia, first_stream, inspect_media
 from media_assets.lib.media.settings import MediaSettings
@@ -37,16 +36,26 @@ def episode_row(episode_id: str, registration: dict, media: InspectedMedia) -> d
     }
 
 
-def run(lake: LakeStore, episode_id: str, settings: MediaSettings) -> StageResult:
+@stage(
+    upstream=(),
+    code_version="1",
+    compute_class="cpu-metadata",
+    kinds=("ffmpeg", "parquet"),
+    tables=("episodes",),
+)
+def raw_media(lake: LakeStore, episode_id: str, settings: MediaSettings) -> StageResult:
+    """Original bytes re-verified against their registered SHA-256, probed with ffprobe and held to the media
+    contract (decodable audio, known container, duration bounds); the JSON keeps the ffprobe summary and
+    the decoded duration."""
     registration = read_registration(lake, episode_id)
     limits = settings.limits
-    stage = StageRun(lake, STAGE, episode_id, dataclasses.asdict(limits), {"bytes": registration["sha256"]})
-    if done := stage.up_to_date():
+    run = StageRun(lake, raw_media, episode_id, dataclasses.asdict(limits), {"bytes": registration["sha256"]})
+    if done := run.up_to_date():
         return done
     with lake.local_copy(raw_key(episode_id)) as original:
         media = inspect_media(original, limits, expected_sha256=registration["sha256"])
-    stage.put_table("episodes", [episode_row(episode_id, registration, media)])
-    return stage.finish(
+    run.put_table("episodes", [episode_row(episode_id, registration, media)])
+    return run.finish(
         {
             "sha256": media.sha256,
             "size_bytes": media.size_bytes,
@@ -54,19 +63,3 @@ def run(lake: LakeStore, episode_id: str, settings: MediaSettings) -> StageResul
             "probe": media.probe,
         }
     )
-
-
-STAGE = Stage(
-    name="raw_media",
-    domain="media",
-    description="Original bytes re-verified against their registered SHA-256, probed with ffprobe and held to "
-    "the media contract (decodable audio, known container, duration bounds); the JSON keeps the ffprobe summary "
-    "and the decoded duration.",
-    upstream=(),
-    code_version="1",
-    compute_class="cpu-metadata",
-    kinds=("ffmpeg", "parquet"),
-    run=run,
-    tables=("episodes",),
-    settings="media",
-)

@@ -1,12 +1,11 @@
-"""speaker_transcript: every word and segment attributed to the speaker who talks over most of it;
-speaker-labelled SRT and WebVTT subtitles."""
+"""The speaker_transcript stage: `speaker_transcript` below; its docstring is the description the UI shows."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from media_assets.lib.core.lake import LakeStore, media_key
-from media_assets.lib.core.stage import Stage, StageResult, StageRun
+from media_assets.lib.core.stage import StageResult, StageRun, stage
 from media_assets.lib.speech import subtitles
 from media_assets.lib.speech.attribution import attribute
 from media_assets.lib.speech.timed_text import TimedWord
@@ -32,12 +31,20 @@ def attributed_words(text_doc: dict, turns_doc: dict) -> list[TimedWord]:
     return [TimedWord(w["start"], w["end"], w["text"], speaker) for w, speaker in zip(words, speakers, strict=True)]
 
 
-def run(lake: LakeStore, episode_id: str) -> StageResult:
-    """Attribute every word and segment to a speaker; write both tables and SRT/WebVTT files."""
-    stage = StageRun(lake, STAGE, episode_id, {})
-    if done := stage.up_to_date():
+@stage(
+    upstream=("transcript", "diarization"),
+    code_version="1",
+    compute_class="cpu-metadata",
+    kinds=("parquet",),
+    tables=("transcript_segments", "transcript_words"),
+)
+def speaker_transcript(lake: LakeStore, episode_id: str) -> StageResult:
+    """Each word and segment attributed to the speaker who talks over most of it; speaker-labelled SRT and
+    WebVTT subtitles."""
+    run = StageRun(lake, speaker_transcript, episode_id, {})
+    if done := run.up_to_date():
         return done
-    text_doc, turns_doc = stage.upstream["transcript"], stage.upstream["diarization"]
+    text_doc, turns_doc = run.upstream["transcript"], run.upstream["diarization"]
     turns = _turns(turns_doc)
     segments = text_doc["segments"]
     words = [(n, w) for n, s in enumerate(segments) for w in s["words"]]
@@ -45,7 +52,7 @@ def run(lake: LakeStore, episode_id: str) -> StageResult:
     timed = attributed_words(text_doc, turns_doc)
     word_speakers = [w.speaker for w in timed]
 
-    stage.put_table(
+    run.put_table(
         "transcript_segments",
         [
             {
@@ -62,7 +69,7 @@ def run(lake: LakeStore, episode_id: str) -> StageResult:
             for n, (s, speaker) in enumerate(zip(segments, segment_speakers, strict=True))
         ],
     )
-    stage.put_table(
+    run.put_table(
         "transcript_words",
         [
             {
@@ -83,7 +90,7 @@ def run(lake: LakeStore, episode_id: str) -> StageResult:
         key = media_key("subtitles", episode_id, f"subtitles.{name}")
         with lake.scratch_dir() as tmp:
             (tmp / name).write_text(text, encoding="utf-8")
-            stage.put_file(name, key, tmp / name)
+            run.put_file(name, key, tmp / name)
 
     speakers: dict[str, dict] = {}
     for turn in turns:
@@ -92,18 +99,4 @@ def run(lake: LakeStore, episode_id: str) -> StageResult:
     for speaker in word_speakers:
         if speaker is not None:
             speakers.setdefault(speaker, {"talk_seconds": 0.0, "words": 0})["words"] += 1
-    return stage.finish({"speakers": speakers, "unattributed_words": word_speakers.count(None), "cue_count": len(cues)})
-
-
-STAGE = Stage(
-    name="speaker_transcript",
-    domain="speech",
-    description="Each word and segment attributed to the speaker who talks over most of it; speaker-labelled "
-    "SRT and WebVTT subtitles.",
-    upstream=("transcript", "diarization"),
-    code_version="1",
-    compute_class="cpu-metadata",
-    kinds=("parquet",),
-    run=run,
-    tables=("transcript_segments", "transcript_words"),
-)
+    return run.finish({"speakers": speakers, "unattributed_words": word_speakers.count(None), "cue_count": len(cues)})

@@ -1,24 +1,34 @@
-"""transcript: speech to text with word timestamps (faster-whisper on CPU, whisperx on GPU)."""
+"""The transcript stage: `transcript` below; its docstring is the description the UI shows."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from media_assets.lib.core.lake import LakeStore
-from media_assets.lib.core.stage import Stage, StageResult, StageRun
+from media_assets.lib.core.stage import StageResult, StageRun, stage
 from media_assets.lib.speech import asr
 from media_assets.lib.speech.quality import WORD_CONFIDENCE
 from media_assets.lib.speech.settings import SpeechSettings
 
 
-def run(lake: LakeStore, episode_id: str, settings: SpeechSettings) -> StageResult:
-    stage = StageRun(lake, STAGE, episode_id, dataclasses.asdict(settings.asr))
-    if done := stage.up_to_date():
+@stage(
+    upstream=("normalized_audio",),
+    code_version="2",  # 2: read through speech/audio.py (shared windows)
+    compute_class="gpu-transcription",
+    kinds=("json", "whisper"),
+    checks=(WORD_CONFIDENCE,),
+)
+def transcript(lake: LakeStore, episode_id: str, settings: SpeechSettings) -> StageResult:
+    """Whisper (faster-whisper on CPU, whisperx on GPU; VAD on, language detection): segments and words with
+    times and probabilities in the transcript JSON. Silence, music and unsupported languages give an
+    empty transcript with a reason."""
+    run = StageRun(lake, transcript, episode_id, dataclasses.asdict(settings.asr))
+    if done := run.up_to_date():
         return done
     engine = asr.load_engine(settings.asr)
-    with lake.local_copy(stage.upstream["normalized_audio"]["outputs"]["audio"]["key"]) as wav:
+    with lake.local_copy(run.upstream["normalized_audio"]["outputs"]["audio"]["key"]) as wav:
         result = engine.transcribe(wav)
-    return stage.finish(
+    return run.finish(
         {
             "engine": result.engine,
             "model": result.model,
@@ -41,19 +51,3 @@ def run(lake: LakeStore, episode_id: str, settings: SpeechSettings) -> StageResu
             ],
         }
     )
-
-
-STAGE = Stage(
-    name="transcript",
-    domain="speech",
-    description="Whisper (faster-whisper on CPU, whisperx on GPU; VAD on, language detection): segments and words "
-    "with times and probabilities in the transcript JSON. Silence, music and unsupported languages give an empty "
-    "transcript with a reason.",
-    upstream=("normalized_audio",),
-    code_version="2",  # 2: read through speech/audio.py (shared windows)
-    compute_class="gpu-transcription",
-    kinds=("json", "whisper"),
-    run=run,
-    settings="speech",
-    checks=(WORD_CONFIDENCE,),
-)

@@ -1,5 +1,4 @@
-"""chapters: chapter marks where the topic shifts, the speech pauses and who talks changes,
-titled from key phrases, with the reason for each boundary."""
+"""The chapters stage: `chapters` below; its docstring is the description the UI shows."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from media_assets.lib.core.lake import LakeStore
-from media_assets.lib.core.stage import Stage, StageResult, StageRun
+from media_assets.lib.core.stage import StageResult, StageRun, stage
 from media_assets.lib.speech.speaker_transcript import attributed_words
 from media_assets.lib.speech.timed_text import Sentence, TimedText
 from media_assets.lib.text import classification, entities, keyphrases
@@ -19,12 +18,21 @@ from media_assets.lib.text.text_models import load_embedder, load_spacy
 TITLE_PHRASES = 5  # key phrases kept per chapter
 
 
-def run(lake: LakeStore, episode_id: str, settings: TextSettings) -> StageResult:
-    stage = StageRun(lake, STAGE, episode_id, dataclasses.asdict(settings))
-    if done := stage.up_to_date():
+@stage(
+    upstream=("transcript", "diarization", "normalized_audio"),
+    code_version="1",
+    compute_class="cpu-nlp",
+    kinds=("parquet", "sentence_transformers", "spacy"),
+    tables=("chapters",),
+)
+def chapters(lake: LakeStore, episode_id: str, settings: TextSettings) -> StageResult:
+    """Chapters cut where the topic shifts (sentence embeddings, TextTiling depth), the speech pauses and who
+    talks changes; titled from key phrases, with the reason for each boundary."""
+    run = StageRun(lake, chapters, episode_id, dataclasses.asdict(settings))
+    if done := run.up_to_date():
         return done
-    duration = stage.upstream["normalized_audio"]["loudness"]["duration_s"]
-    timed = TimedText(attributed_words(stage.upstream["transcript"], stage.upstream["diarization"]))
+    duration = run.upstream["normalized_audio"]["loudness"]["duration_s"]
+    timed = TimedText(attributed_words(run.upstream["transcript"], run.upstream["diarization"]))
     sentences = timed.sentences()
     embedder = load_embedder(settings.embedding_model)
     vectors = embedder.encode([s.text for s in sentences])
@@ -40,9 +48,9 @@ def run(lake: LakeStore, episode_id: str, settings: TextSettings) -> StageResult
         phrases = keyphrases.rank(found, centroids[n], embedder, np.delete(centroids, n, axis=0), TITLE_PHRASES)
         end = marks[n + 1].time if n + 1 < len(marks) else duration
         rows.append(_chapter_row(episode_id, n, mark, end, part, phrases, embedder))
-    stage.put_table("chapters", rows)
+    run.put_table("chapters", rows)
     summary = ("chapter_index", "start_time", "end_time", "title", "boundary_reason", "key_phrases", "category_id")
-    return stage.finish(
+    return run.finish(
         {
             "sentence_count": len(sentences),
             "embedding_model": embedder.name,
@@ -70,18 +78,3 @@ def _chapter_row(episode_id: str, n: int, mark: Boundary, end: float, part: list
         "category_id": best[0],
         "category_score": best[1],
     }
-
-
-STAGE = Stage(
-    name="chapters",
-    domain="text",
-    description="Chapters cut where the topic shifts (sentence embeddings, TextTiling depth), the speech pauses "
-    "and who talks changes; titled from key phrases, with the reason for each boundary.",
-    upstream=("transcript", "diarization", "normalized_audio"),
-    code_version="1",
-    compute_class="cpu-nlp",
-    kinds=("parquet", "sentence_transformers", "spacy"),
-    run=run,
-    tables=("chapters",),
-    settings="text",
-)

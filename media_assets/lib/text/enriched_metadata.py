@@ -1,5 +1,4 @@
-"""enriched_metadata: entities with when each was first said, ranked keywords and category scores,
-from the transcript and embedded captions, merged with the ID3/container tags."""
+"""The enriched_metadata stage: `enriched_metadata` below; its docstring is the description the UI shows."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ import dataclasses
 from pathlib import PurePath
 
 from media_assets.lib.core.lake import LakeStore
-from media_assets.lib.core.stage import Stage, StageResult, StageRun, read_table
+from media_assets.lib.core.stage import StageResult, StageRun, read_table, stage
 from media_assets.lib.media.ingest import read_registration
 from media_assets.lib.speech.timed_text import TimedText, TimedWord
 from media_assets.lib.text import classification, entities, keyphrases
@@ -16,12 +15,21 @@ from media_assets.lib.text.taxonomy import CATEGORY_NAMES
 from media_assets.lib.text.text_models import load_embedder, load_spacy
 
 
-def run(lake: LakeStore, episode_id: str, settings: TextSettings) -> StageResult:
+@stage(
+    upstream=("transcript", "media_metadata"),
+    code_version="1",
+    compute_class="cpu-nlp",
+    kinds=("parquet", "spacy"),
+    tables=("entities", "keywords", "classifications"),
+)
+def enriched_metadata(lake: LakeStore, episode_id: str, settings: TextSettings) -> StageResult:
+    """spaCy entities with when each was first said, ranked keywords and category scores, from the transcript
+    and embedded captions, merged with the ID3/container tags."""
     config = {k: v for k, v in dataclasses.asdict(settings).items() if k != "chapters"}
-    stage = StageRun(lake, STAGE, episode_id, config)
-    if done := stage.up_to_date():
+    run = StageRun(lake, enriched_metadata, episode_id, config)
+    if done := run.up_to_date():
         return done
-    text_doc, meta_doc = stage.upstream["transcript"], stage.upstream["media_metadata"]
+    text_doc, meta_doc = run.upstream["transcript"], run.upstream["media_metadata"]
     cues = read_table(lake, "captions", episode_id)
     transcript_words = [TimedWord(w["start"], w["end"], w["text"]) for s in text_doc["segments"] for w in s["words"]]
     sources = {
@@ -42,7 +50,7 @@ def run(lake: LakeStore, episode_id: str, settings: TextSettings) -> StageResult
     keywords = keyphrases.rank(keyphrases.merge(*candidates), target, embedder, limit=settings.keyword_count)
     found = entities.merge(mentions)
     scores = classification.classify(passages, embedder) if passages else []
-    stage.put_table(
+    run.put_table(
         "entities",
         [
             {
@@ -57,7 +65,7 @@ def run(lake: LakeStore, episode_id: str, settings: TextSettings) -> StageResult
             for e in found
         ],
     )
-    stage.put_table(
+    run.put_table(
         "keywords",
         [
             {
@@ -71,7 +79,7 @@ def run(lake: LakeStore, episode_id: str, settings: TextSettings) -> StageResult
             for n, k in enumerate(keywords, start=1)
         ],
     )
-    stage.put_table(
+    run.put_table(
         "classifications",
         [
             {
@@ -84,7 +92,7 @@ def run(lake: LakeStore, episode_id: str, settings: TextSettings) -> StageResult
             for n, (category, score) in enumerate(scores, start=1)
         ],
     )
-    return stage.finish(
+    return run.finish(
         {
             "language": text_doc["language"],
             "tags": descriptive_tags(meta_doc, read_registration(lake, episode_id)["original_name"]),
@@ -123,18 +131,3 @@ def descriptive_tags(meta_doc: dict, original_name: str) -> dict[str, str]:
             tags[tag] = value.strip()
     tags.setdefault("title", PurePath(original_name).stem or original_name)
     return tags
-
-
-STAGE = Stage(
-    name="enriched_metadata",
-    domain="text",
-    description="spaCy entities with when each was first said, ranked keywords and category scores, from the "
-    "transcript and embedded captions, merged with the ID3/container tags.",
-    upstream=("transcript", "media_metadata"),
-    code_version="1",
-    compute_class="cpu-nlp",
-    kinds=("parquet", "spacy"),
-    run=run,
-    tables=("entities", "keywords", "classifications"),
-    settings="text",
-)
