@@ -134,7 +134,7 @@ def test_clean_turns_have_high_confidence(unprompted):
 
 def test_known_speaker_count(conversation):
     path, truth = conversation
-    result = diarize(path, DiarizationSettings(), num_speakers=2)
+    result = diarize(path, DiarizationSettings(num_speakers=2))
     assert result.speaker_count == 2
     assert result.metadata["num_speakers"] == 2
     assert _der(truth, result.turns) <= 0.10

@@ -29,11 +29,6 @@ STAGES: tuple[Stage, ...] = (
     distribution,
 )
 BY_NAME = {stage.name: stage for stage in STAGES}
-DOMAINS = tuple(dict.fromkeys(stage.domain for stage in STAGES))
-
-
-def table_writers() -> tuple[str, ...]:
-    return tuple(stage.name for stage in STAGES if stage.tables)
 
 
 def markdown_table() -> str:

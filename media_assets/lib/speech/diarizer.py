@@ -137,17 +137,17 @@ def load_pipeline(settings: DiarizationSettings):
     return _load_pipeline(settings.pipeline, settings.device)
 
 
-def diarize(wav_path: Path, settings: DiarizationSettings, num_speakers: int | None = None) -> Diarization:
+def diarize(wav_path: Path, settings: DiarizationSettings) -> Diarization:
     """Diarize a WAV file (any sample rate, mono or stereo); silence gives zero turns.
 
-    `num_speakers` overrides `settings.num_speakers`. A file longer than `settings.window_seconds`
-    is diarized in windows whose speakers are then linked (see the module docstring).
+    A file longer than `settings.window_seconds` is diarized in windows whose speakers are then
+    linked (see the module docstring).
     """
     import torch
 
     wav_path = Path(wav_path)
     pipeline = load_pipeline(settings)
-    num_speakers = settings.num_speakers if num_speakers is None else num_speakers
+    num_speakers = settings.num_speakers
     counts = {
         "num_speakers": num_speakers,
         "min_speakers": settings.min_speakers,
