@@ -67,8 +67,12 @@ def reap_dead_runs(instance: dg.DagsterInstance, lake, err=sys.stderr) -> list[r
 def waiting_steps(instance: dg.DagsterInstance) -> dict[tuple[str, str], list[tuple[str, str]]]:
     """(pool, step) of each step of this process's runs that waits for a slot, with the
     (run id, step) holding that pool's slots."""
-    mine = {r.run_id for r in instance.get_runs(filters=dg.RunsFilter(
-        statuses=run_liveness.LIVE_STATUSES, tags=run_liveness.owner_tags()))}  # fmt: skip
+    mine = {
+        r.run_id
+        for r in instance.get_runs(
+            filters=dg.RunsFilter(statuses=run_liveness.LIVE_STATUSES, tags=run_liveness.owner_tags())
+        )
+    }
     waiting = {}
     for pool in COMPUTE_CLASSES:
         info = instance.event_log_storage.get_concurrency_info(pool)

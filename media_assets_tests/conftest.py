@@ -21,6 +21,20 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # The small English model keeps the suite fast; the demo and production default is larger.
 os.environ.setdefault("MEDIA_LAKE_ASR_MODEL", "tiny.en")
 
+# The per-episode assets, in graph order: the known answer the declarations are held to.
+EPISODE_ASSETS = [
+    "raw_media",
+    "normalized_audio",
+    "normalized_video",
+    "media_metadata",
+    "transcript",
+    "diarization",
+    "speaker_transcript",
+    "chapters",
+    "enriched_metadata",
+    "distribution",
+]
+
 
 @pytest.fixture
 def lake(tmp_path: Path) -> LocalStore:

@@ -31,7 +31,7 @@ TURNS = [
     ("en+f3", 75, "Thanks for having me. I spent the summer walking along the river with a small notebook."),
     ("en-us", 35, "What did you learn from the walk?"),
     ("en+f3", 75, "That every town keeps its own clock, and the trains never wait for anyone."),
-]  # fmt: skip
+]
 REFERENCE = " ".join(text for _, _, text in TURNS)
 # 12 words in 4.1 s. "The quick brown fox..." was too close to tiny.en's edge: espeak-ng's "brown fox"
 # came out as "round-fark" on one CPU and right on another (WER 0.22-0.44 under 1 dB gain changes).

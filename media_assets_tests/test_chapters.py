@@ -10,8 +10,10 @@ from media_assets.lib.text.segmentation import ChapterSettings, boundaries, gaps
 
 
 def _words(text: str, start: float = 0.0, per_word: float = 0.4, speaker: str | None = None) -> list[TimedWord]:
-    return [TimedWord(start + i * per_word, start + (i + 1) * per_word - 0.1, w, speaker)
-            for i, w in enumerate(text.split())]  # fmt: skip
+    return [
+        TimedWord(start + i * per_word, start + (i + 1) * per_word - 0.1, w, speaker)
+        for i, w in enumerate(text.split())
+    ]
 
 
 def test_character_spans_map_back_to_word_times():
@@ -89,8 +91,10 @@ def test_short_episodes_get_one_chapter():
 def test_pauses_and_speaker_changes_are_scored_and_named():
     sentences, vectors, _ = _topics([12, 12], pause=0.2)
     speakers = ["A"] * 12 + ["B"] * 12
-    sentences = [Sentence(s.text, s.start, s.end - (2.5 if n == 11 else 0), spk, 0, 0)
-                 for n, (s, spk) in enumerate(zip(sentences, speakers))]  # fmt: skip
+    sentences = [
+        Sentence(s.text, s.start, s.end - (2.5 if n == 11 else 0), spk, 0, 0)
+        for n, (s, spk) in enumerate(zip(sentences, speakers))
+    ]
     gap = gaps(sentences, vectors, ChapterSettings())[11]
     assert gap.pause_s == pytest.approx(2.7)
     assert gap.speaker_shift == 1.0

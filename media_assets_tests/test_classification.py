@@ -53,10 +53,13 @@ def test_three_topic_boundaries_are_where_the_topics_change():
 def test_named_entities_are_found_by_spacy_with_their_label():
     assert 12 <= len(scripts.NAMED_ENTITIES) <= 15
     nlp = load_spacy()
-    found = {topic: {(ent.text, ent.label_) for ent in nlp(scripts.script_text(topic)).ents}
-             for topic in scripts.THREE_TOPICS}  # fmt: skip
-    missing = [(topic, text, label) for topic, text, label in scripts.NAMED_ENTITIES
-               if (text, label) not in found[topic]]  # fmt: skip
+    found = {
+        topic: {(ent.text, ent.label_) for ent in nlp(scripts.script_text(topic)).ents}
+        for topic in scripts.THREE_TOPICS
+    }
+    missing = [
+        (topic, text, label) for topic, text, label in scripts.NAMED_ENTITIES if (text, label) not in found[topic]
+    ]
     assert not missing, (missing, found)
 
 
@@ -117,8 +120,10 @@ def test_three_topics_are_separable_at_their_boundaries(embedder):
         mean = rows.mean(axis=0)
         return mean / np.linalg.norm(mean)
 
-    curve = {gap: float(block(vectors[max(0, gap - 3) : gap]) @ block(vectors[gap : gap + 3]))
-             for gap in range(1, len(vectors))}  # fmt: skip
+    curve = {
+        gap: float(block(vectors[max(0, gap - 3) : gap]) @ block(vectors[gap : gap + 3]))
+        for gap in range(1, len(vectors))
+    }
     minima = [gap for gap in range(2, len(vectors) - 1) if curve[gap] <= min(curve[gap - 1], curve[gap + 1])]
     deepest = sorted(sorted(minima, key=curve.get)[:2])
     assert deepest == scripts.three_topic_boundaries(), curve

@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from media_assets.demo import samples
+from media_assets_tests.conftest import EPISODE_ASSETS
 
 CLI = [sys.executable, "-m", "media_assets.cli"]
 
@@ -187,10 +188,7 @@ def test_web_ui_shows_the_same_assets_partitions_and_runs(ran) -> None:
         nodes = graphql("{ assetNodes { assetKey { path } partitionKeysByDimension { partitionKeys } } }")["assetNodes"]
         registered = sorted(line["episode_id"] for line in ran["lines"] if line.get("status") == "registered")
         partitions = {n["assetKey"]["path"][0]: n["partitionKeysByDimension"] for n in nodes}
-        assert set(partitions) == {
-            "raw_media", "normalized_audio", "normalized_video", "media_metadata", "transcript", "diarization",
-            "speaker_transcript", "chapters", "enriched_metadata", "distribution", "catalog",
-        }  # fmt: skip
+        assert set(partitions) == {*EPISODE_ASSETS, "catalog"}
         assert sorted(partitions["normalized_audio"][0]["partitionKeys"]) == registered
         runs = graphql("{ runsOrError { ... on Runs { results { status tags { key value } } } } }")
         episode_runs = [

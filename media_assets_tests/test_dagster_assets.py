@@ -14,13 +14,9 @@ from media_assets.defs.episodes import COMPUTE_CLASSES, RETRY_POLICY, compute
 from media_assets.lib.core import catalog, dead_letters
 from media_assets.lib.core.lake import raw_key
 from media_assets.lib.stages import STAGES
-from media_assets_tests.conftest import materialize_episode, register_episode
+from media_assets_tests.conftest import EPISODE_ASSETS, materialize_episode, register_episode
 
 CODE_VERSIONS = {stage.name: stage.code_version for stage in STAGES}
-EPISODE_ASSETS = [
-    "raw_media", "normalized_audio", "normalized_video", "media_metadata", "transcript", "diarization",
-    "speaker_transcript", "chapters", "enriched_metadata", "distribution",
-]  # fmt: skip
 
 
 def test_definitions_load_and_validate() -> None:
@@ -48,9 +44,15 @@ def test_catalog_depends_on_every_table_writer_and_the_job_runs_every_stage() ->
     graph = definitions.resolve_asset_graph()
     writers = {a.key for a in definitions.assets if "tables" in (a.metadata_by_key.get(a.key) or {})}
     assert {k.to_user_string() for k in writers} == {
-        "raw_media", "normalized_audio", "normalized_video", "media_metadata", "diarization",
-        "speaker_transcript", "chapters", "enriched_metadata",
-    }  # fmt: skip
+        "raw_media",
+        "normalized_audio",
+        "normalized_video",
+        "media_metadata",
+        "diarization",
+        "speaker_transcript",
+        "chapters",
+        "enriched_metadata",
+    }
     # every stage writes its quality_checks rows too, so the catalog waits for all of them
     quality_writers = {dg.AssetKey(stage.name) for stage in STAGES if stage.quality_checks}
     assert quality_writers == {dg.AssetKey(name) for name in EPISODE_ASSETS}

@@ -112,8 +112,9 @@ def test_kill_during_diarization_then_the_next_materialize_cleans_up_and_complet
 @pytest.mark.slow
 def test_a_waiting_step_names_the_holder_sleeps_and_goes_on_when_the_holder_dies(dagster_env, media) -> None:
     (episode_id,) = ingest(media["speech"])
-    prepared = cli_run("materialize", "--episode", episode_id, "--select", "raw_media", "--select", "normalized_audio",
-                       timeout=300)  # fmt: skip
+    prepared = cli_run(
+        "materialize", "--episode", episode_id, "--select", "raw_media", "--select", "normalized_audio", timeout=300
+    )
     assert prepared.returncode == 0, prepared.stderr
     instance = get_instance()
 
@@ -129,8 +130,9 @@ def test_a_waiting_step_names_the_holder_sleeps_and_goes_on_when_the_holder_dies
 
     stderr = dagster_env / "waiting.stderr"
     with open(stderr, "w") as err:
-        waiting = cli("materialize", "--episode", episode_id, "--select", "transcript", stdout=subprocess.PIPE,
-                      stderr=err)  # fmt: skip
+        waiting = cli(
+            "materialize", "--episode", episode_id, "--select", "transcript", stdout=subprocess.PIPE, stderr=err
+        )
     message = f"transcript waits for a slot in pool {GPU_POOL}, held by run {holder.run_id} (step diarization)"
     wait_for(lambda: message in stderr.read_text(), 120, "the waiting message")
 
@@ -159,8 +161,13 @@ def test_liveness_tells_a_dead_or_reused_pid_from_a_live_one(tmp_path) -> None:
 
     launched = dg.DagsterRun(job_name="episode_job", run_id=str(uuid.uuid4()), tags=me)
     assert run_liveness.owner_tags_apply(launched)
-    rerun = dg.DagsterRun(job_name="episode_job", run_id=str(uuid.uuid4()), tags=me, parent_run_id=launched.run_id,
-                          root_run_id=launched.run_id)  # fmt: skip
+    rerun = dg.DagsterRun(
+        job_name="episode_job",
+        run_id=str(uuid.uuid4()),
+        tags=me,
+        parent_run_id=launched.run_id,
+        root_run_id=launched.run_id,
+    )
     assert not run_liveness.owner_tags_apply(rerun)  # copied from its parent: not this run's owner
     retagged = {**me, run_liveness.TAG_OWNER_RUN: rerun.run_id}
     assert run_liveness.owner_tags_apply(rerun._replace(tags=retagged))

@@ -62,8 +62,14 @@ def three_topics(tmp_path_factory):
     results = _enrich(lake, episode_id)
     sizes = [len(TOPIC_SCRIPTS[t]) for t in THREE_TOPICS]
     boundaries = [truth[sizes[0]].start, truth[sizes[0] + sizes[1]].start]
-    return {"lake": lake, "episode_id": episode_id, "truth": truth, "boundaries": boundaries, "results": results,
-            "sql": catalog.connect(lake)}  # fmt: skip
+    return {
+        "lake": lake,
+        "episode_id": episode_id,
+        "truth": truth,
+        "boundaries": boundaries,
+        "results": results,
+        "sql": catalog.connect(lake),
+    }
 
 
 def test_chapters_follow_the_topics(three_topics) -> None:
@@ -159,16 +165,22 @@ def test_distribution_files_parse_with_independent_readers(three_topics) -> None
         tag = ID3(mp3)
         (toc,) = tag.getall("CTOC")
         frames = {f.element_id: f for f in tag.getall("CHAP")}
-        read = [(frames[i].start_time / 1000, frames[i].end_time / 1000, str(frames[i].sub_frames["TIT2"]))
-                for i in toc.child_element_ids]  # fmt: skip
+        read = [
+            (frames[i].start_time / 1000, frames[i].end_time / 1000, str(frames[i].sub_frames["TIT2"]))
+            for i in toc.child_element_ids
+        ]
         assert read == chapters
         assert str(tag["TIT2"]) == "three topics"
         assert (
             str(tag["TCON"])
             == CATEGORY_NAMES[read_document(lake, "enriched_metadata", episode_id)["categories"][0]["id"]]
         )
-        probe = subprocess.run(["ffprobe", "-v", "error", "-show_chapters", "-show_format", "-of", "json", str(mp3)],
-                               check=True, capture_output=True, text=True)  # fmt: skip
+        probe = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_chapters", "-show_format", "-of", "json", str(mp3)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     probed = json.loads(probe.stdout)
     assert [c["tags"]["title"] for c in probed["chapters"]] == [c[2] for c in chapters]
     assert float(probed["format"]["duration"]) == pytest.approx(chapters[-1][1], abs=0.1)

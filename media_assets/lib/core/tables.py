@@ -231,8 +231,9 @@ def _ordered_times(df: pd.DataFrame) -> pd.Series:
 
 
 _ORDERED = [pa.Check(_ordered_times, error="end_time must not precede start_time")]
-_TABLE_CHECKS = {name: _ORDERED for name in ("captions", "transcript_segments", "transcript_words", "speaker_turns",
-                                              "chapters")}  # fmt: skip
+_TABLE_CHECKS = {
+    name: _ORDERED for name in ("captions", "transcript_segments", "transcript_words", "speaker_turns", "chapters")
+}
 
 
 @cache

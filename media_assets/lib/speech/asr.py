@@ -298,14 +298,16 @@ class FasterWhisperEngine(_WindowedEngine):
                 _t(offset + s.start),
                 _t(offset + s.end),
                 s.text.strip(),
-                tuple(Word(_t(offset + w.start), _t(offset + w.end), w.word.strip(), float(w.probability))
-                      for w in s.words),
+                tuple(
+                    Word(_t(offset + w.start), _t(offset + w.end), w.word.strip(), float(w.probability))
+                    for w in s.words
+                ),
                 float(s.avg_logprob),
                 float(s.no_speech_prob),
             )
             for s in found
             if _plausible(s.text, s.avg_logprob, [w.probability for w in s.words])
-        ]  # fmt: skip
+        ]
 
 
 class WhisperXEngine(_WindowedEngine):
@@ -358,13 +360,20 @@ class WhisperXEngine(_WindowedEngine):
                 _t(offset + s["end"]),
                 s["text"].strip(),
                 # Words wav2vec2 could not place (whisperx interpolates most) take their segment's times.
-                tuple(Word(_t(offset + w.get("start", s["start"])), _t(offset + w.get("end", s["end"])),
-                           w["word"], float(w.get("score", 0.0))) for w in s["words"]),
+                tuple(
+                    Word(
+                        _t(offset + w.get("start", s["start"])),
+                        _t(offset + w.get("end", s["end"])),
+                        w["word"],
+                        float(w.get("score", 0.0)),
+                    )
+                    for w in s["words"]
+                ),
                 float(s["avg_logprob"]),
                 None,
             )
             for s in whisperx.align(raw, *aligner, audio, self.device)["segments"]
-        ]  # fmt: skip
+        ]
 
     def _attention_aligned(self, audio: np.ndarray, chunk: dict, language: str, offset: float) -> list[Segment]:
         """The sentences of `chunk` (a whisperx segment), timed by Whisper's cross-attention on its text."""
@@ -386,14 +395,16 @@ class WhisperXEngine(_WindowedEngine):
                 _t(start + words[0]["start"]),
                 _t(start + words[-1]["end"]),
                 "".join(w["word"] for w in words).strip(),
-                tuple(Word(_t(start + w["start"]), _t(start + w["end"]), w["word"].strip(), float(w["probability"]))
-                      for w in words),
+                tuple(
+                    Word(_t(start + w["start"]), _t(start + w["end"]), w["word"].strip(), float(w["probability"]))
+                    for w in words
+                ),
                 float(chunk["avg_logprob"]),
                 None,
             )
             for words in sentences
             if words
-        ]  # fmt: skip
+        ]
         return [s for s in segments if _plausible(s.text, s.avg_logprob, [w.probability for w in s.words])]
 
 

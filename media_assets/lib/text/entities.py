@@ -84,6 +84,14 @@ def merge(found: Sequence[Mention]) -> list[Entity]:
     entities = []
     for group in groups.values():
         first = group[0]
-        entities.append(Entity(display(first.text), first.label, len(group), first.start, first.end,
-                               tuple(sorted({m.source for m in group}))))  # fmt: skip
+        entities.append(
+            Entity(
+                display(first.text),
+                first.label,
+                len(group),
+                first.start,
+                first.end,
+                tuple(sorted({m.source for m in group})),
+            )
+        )
     return sorted(entities, key=lambda e: (e.first_start, e.text))

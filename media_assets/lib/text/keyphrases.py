@@ -97,8 +97,10 @@ def rank(
         if any(_duplicates(found[i].phrase, found[j].phrase, vectors[i] @ vectors[j]) for j in kept):
             continue
         kept.append(i)
-    return [KeyPhrase(found[i].phrase, found[i].text, round(float(scores[i]), 4), found[i].count, found[i].first_time)
-            for i in kept]  # fmt: skip
+    return [
+        KeyPhrase(found[i].phrase, found[i].text, round(float(scores[i]), 4), found[i].count, found[i].first_time)
+        for i in kept
+    ]
 
 
 def _cased(token) -> str:

@@ -70,8 +70,9 @@ def gaps(sentences: Sequence[Sentence], embeddings: np.ndarray, settings: Chapte
         shift = _speaker_shift(sentences, g, settings.block)
         score = depth[g] + settings.pause_weight * min(pause / settings.full_pause_s, 1.0)
         score += settings.speaker_weight * shift
-        found.append(Gap(g, sentences[g + 1].start, round(depth[g], 4), round(pause, 3), round(shift, 4),
-                         round(score, 4)))  # fmt: skip
+        found.append(
+            Gap(g, sentences[g + 1].start, round(depth[g], 4), round(pause, 3), round(shift, 4), round(score, 4))
+        )
     return found
 
 

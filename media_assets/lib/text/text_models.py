@@ -34,8 +34,9 @@ class Embedder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self._model.get_embedding_dimension()), dtype=np.float32)
-        return self._model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True,
-                                  show_progress_bar=False)  # fmt: skip
+        return self._model.encode(
+            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
 
 
 def _embedder_source(name: str) -> str:
