@@ -260,6 +260,19 @@ class Bench:
     def loudness_row(self) -> dict:
         return json.loads(self.document.read_text())["loudness"]
 
+    def run_quality_gates(self) -> float:
+        """Seconds the asset's quality gates (contract, and the independent loudness meter) take on
+        its stored output: part of every asset run, work the bare commands do not do."""
+        from media_assets.lib.core import quality
+        from media_assets.lib.stages import BY_NAME
+
+        document = json.loads(self.document.read_text())
+        settings = self.resources["media"].settings()
+        start = time.perf_counter()
+        for check in BY_NAME["normalized_audio"].quality_checks:
+            assert quality.evaluate(check, self.store, document, settings).passed
+        return time.perf_counter() - start
+
 
 # --- the bare equivalent ----------------------------------------------------------------------
 
@@ -364,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  run {rep + 1} {side:8} {runs[side][-1]['wall_s']:7.2f} s", file=sys.stderr, flush=True)
 
     row = bench.loudness_row()
+    gates_s = statistics.median(bench.run_quality_gates() for _ in range(args.repeat))
     like_for_like = row["normalization_type"] == "linear" and row["pre_limiter_ceiling_db"] is None
     median = {side: statistics.median(r["wall_s"] for r in runs[side]) for side in sides}
     median_cpu = {side: statistics.median(r["cpu_s"] for r in runs[side]) for side in sides}
@@ -402,6 +416,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{'met' if ratio <= GOAL_RATIO else 'NOT met'}; asset/textbook two-pass: {textbook_ratio:.3f}x"
     )
     print(
+        f"quality gates (contract, independent loudness meter): {gates_s:.2f} s of the asset's "
+        f"{median['asset']:.2f} s; "
+        f"asset without its gates / bare: {(median['asset'] - gates_s) / median['bare']:.3f}x"
+    )
+    print(
         f"loudness {row['input_i']:.1f} -> {row['output_i']:.1f} LUFS, mode {row['normalization_type']}; "
         f"bare output identical to the asset's: {all(r['identical_to_asset'] for r in runs['bare'])}"
     )
@@ -429,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         "median_s": median,
         "median_cpu_s": median_cpu,
         "median_asset_step_s": median_step,
+        "median_quality_gates_s": gates_s,
         "ratio_asset_over_bare": ratio,
         "cpu_ratio_asset_over_bare": cpu_ratio,
         "ratio_asset_over_textbook": textbook_ratio,

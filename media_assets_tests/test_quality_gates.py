@@ -11,6 +11,7 @@ import numpy as np
 import pyloudnorm
 import pytest
 import soundfile
+from scipy import signal
 
 from media_assets.demo import samples
 from media_assets.lib.core import catalog, dead_letters, quality
@@ -66,6 +67,17 @@ def test_true_peak_finds_the_peak_between_samples(tmp_path) -> None:
     measured = media_quality.meter(path).true_peak
     assert sample_peak == pytest.approx(20 * math.log10(amplitude) - 3.01, abs=0.01)
     assert measured == pytest.approx(20 * math.log10(amplitude), abs=0.3)
+
+
+def test_true_peak_skips_only_steps_that_cannot_hold_it(tmp_path) -> None:
+    """Quiet speech, then loud: the meter oversamples only near the loud part, and finds the same
+    true peak as oversampling every sample of the file."""
+    speech, rate = soundfile.read(str(samples.speech(tmp_path / "s.wav", "Rivers carry water to the sea.")))
+    programme = np.concatenate([speech * 0.05, speech, speech * 0.2])
+    path = tmp_path / "programme.wav"
+    soundfile.write(str(path), programme, rate, subtype="FLOAT")
+    everywhere = np.abs(signal.resample_poly(programme, media_quality.OVERSAMPLING, 1, axis=0)).max()
+    assert media_quality.meter(path).true_peak == pytest.approx(20 * math.log10(everywhere), abs=0.01)
 
 
 def test_digital_silence_has_no_loudness(tmp_path) -> None:

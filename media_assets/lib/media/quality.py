@@ -73,30 +73,67 @@ def gated_loudness(step_energy: np.ndarray, steps_per_block: int) -> float | Non
 
 
 def meter(path) -> Loudness:
-    """Integrated loudness and true peak of a PCM file, read in bounded pieces."""
+    """Integrated loudness and true peak of a PCM file, read in bounded pieces.
+
+    Pass 1 K-weights and gates every 100 ms step and notes each step's sample peak. Pass 2
+    oversamples only the steps that could hold the true peak: interpolation can raise a step's
+    level at most `_OVERSHOOT` times its neighbourhood's sample peak, and the true peak is at least
+    the file's sample peak, so quieter steps are skipped (most of a programme; all of a steady tone
+    is still read).
+    """
     info = soundfile.info(str(path))
     rate, step = info.samplerate, round(info.samplerate * STEP_SECONDS)
-    filters = k_weighting(rate)
-    states = [np.zeros((2, info.channels)) for _ in filters]
+    sos = np.vstack([np.concatenate([b, a]) for b, a in k_weighting(rate)])
+    state = np.zeros((len(sos), 2, info.channels))
     read_frames = step * round(READ_SECONDS / STEP_SECONDS)
-    energies, peak, carry = [], 0.0, np.zeros((0, info.channels))
+    energies, peaks = [], []
     for piece in soundfile.blocks(str(path), blocksize=read_frames, dtype="float64", always_2d=True):
-        peak = max(peak, _oversampled_peak(np.concatenate([carry, piece])))
-        carry = piece[-64:]
-        weighted = piece
-        for (b, a), state in zip(filters, states):
-            weighted, state[:] = signal.lfilter(b, a, weighted, axis=0, zi=state)
+        weighted, state = signal.sosfilt(sos, piece, axis=0, zi=state)
         whole = len(weighted) // step * step  # a trailing partial step is dropped, as BS.1770 gates whole blocks
         energies.append((weighted[:whole] ** 2).reshape(-1, step, info.channels).mean(axis=1).sum(axis=1))
+        padded = np.pad(np.abs(piece).max(axis=1), (0, -len(piece) % step))
+        peaks.append(padded.reshape(-1, step).max(axis=1))
     step_energy = np.concatenate(energies) if energies else np.zeros(0)
     integrated = gated_loudness(step_energy, round(BLOCK_SECONDS / STEP_SECONDS))
+    peak = _true_peak(path, np.concatenate(peaks) if peaks else np.zeros(0), step, read_frames)
     return Loudness(integrated, 20 * math.log10(peak) if peak > 0 else None)
 
 
-def _oversampled_peak(samples: np.ndarray) -> float:
-    if not len(samples):
+# BS.1770-4 Annex 2: 4x oversampling through a low-pass interpolator (here scipy's resample_poly design).
+_INTERPOLATOR = (signal.firwin(20 * OVERSAMPLING + 1, 1 / OVERSAMPLING, window=("kaiser", 5.0)) * OVERSAMPLING).astype(
+    np.float32
+)
+_DELAY = (len(_INTERPOLATOR) - 1) // 2  # output samples
+_CONTEXT = _DELAY // OVERSAMPLING + 1  # input samples on each side that reach an output
+_OVERSHOOT = max(np.abs(_INTERPOLATOR[phase::OVERSAMPLING]).sum() for phase in range(OVERSAMPLING))
+
+
+def oversampled_peak(samples: np.ndarray, first: int, stop: int) -> float:
+    """The highest absolute value of the 4x-oversampled signal between input samples `first` and
+    `stop` of `samples` (which holds `_CONTEXT` samples of context around them where the file has)."""
+    if stop <= first:
         return 0.0
-    return float(np.abs(signal.resample_poly(samples, OVERSAMPLING, 1, axis=0)).max())
+    out = signal.upfirdn(_INTERPOLATOR, samples, up=OVERSAMPLING, axis=0)[
+        _DELAY + OVERSAMPLING * first : _DELAY + OVERSAMPLING * stop
+    ]
+    return float(max(out.max(), -out.min()))
+
+
+def _true_peak(path, step_peaks: np.ndarray, step: int, read_frames: int) -> float:
+    if not len(step_peaks) or step_peaks.max() == 0:
+        return 0.0
+    neighbourhood = np.maximum.reduce([step_peaks, np.roll(step_peaks, 1), np.roll(step_peaks, -1)])
+    candidates = np.flatnonzero(neighbourhood * _OVERSHOOT >= step_peaks.max())
+    peak = 0.0
+    with soundfile.SoundFile(str(path)) as f:
+        for run in np.split(candidates, np.flatnonzero(np.diff(candidates) > 1) + 1):
+            for first in range(run[0] * step, min((run[-1] + 1) * step, f.frames), read_frames):
+                stop = min(first + read_frames, (run[-1] + 1) * step, f.frames)
+                start = max(0, first - _CONTEXT)
+                f.seek(start)
+                samples = f.read(min(f.frames, stop + _CONTEXT) - start, dtype="float32", always_2d=True)
+                peak = max(peak, oversampled_peak(samples, first - start, stop - start))
+    return peak
 
 
 def check_loudness(lake: LakeStore, document: dict, settings) -> CheckOutcome:
