@@ -185,6 +185,15 @@ def test_windows_decode_like_faster_whisper_and_cut_in_gaps(media: dict) -> None
         assert any(start < cut < end for start, end in gaps), (cut, gaps)
 
 
+def test_a_window_too_short_for_a_quiet_frame_ends_where_it_should(media: dict) -> None:
+    path = media["five_seconds"]
+    windows = list(audio.windows(path, audio.window_count(path, window_seconds=0.15)))
+    assert len(windows) == 34 and all(len(samples) > 0 for _, samples in windows)
+    assert np.array_equal(np.concatenate([samples for _, samples in windows]), decode_audio(str(path)))
+    with pytest.raises(ValueError, match="positive"):
+        audio.window_count(path, 0)
+
+
 # --- faster-whisper, tiny.en -------------------------------------------------------
 
 

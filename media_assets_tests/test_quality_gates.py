@@ -15,14 +15,14 @@ from scipy import signal
 
 from media_assets.demo import samples
 from media_assets.lib.core import catalog, dead_letters, quality
-from media_assets.lib.core.lake import LocalStore, table_key
+from media_assets.lib.core.lake import LocalStore, document_key, table_key
 from media_assets.lib.media import loudness
 from media_assets.lib.media import quality as media_quality
 from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.media_contract import MediaLimits
 from media_assets.lib.media.settings import MediaSettings
 from media_assets.lib.stages import BY_NAME
-from media_assets.resources import SpeechResource
+from media_assets.resources import MediaResource, SpeechResource
 from media_assets_tests.conftest import materialize_episode, register_episode
 
 
@@ -170,6 +170,16 @@ def test_audio_off_target_fails_its_blocking_gate_and_goes_no_further(registered
     ).fetchall()
     assert sorted(rows) == [("contract", True, True), ("loudness", False, True)]
 
+    # A later run that asks only for the next stage is refused too: the bad audio flows nowhere.
+    later = materialize_episode(instance, resources, episode_id, ["transcript"])
+    assert not later.success
+    (failure,) = [e for e in later.all_events if e.is_step_failure]
+    assert "normalized_audio failed its blocking quality gate(s) loudness" in failure.step_failure_data.error.message
+    assert not store.exists(document_key("transcript", episode_id))
+    assert [r["reason"] for r in dead_letters.list_records(store) if r["stage"] == "transcript"] == [
+        "quality_gate_failed"
+    ]
+
 
 def test_a_warning_gate_fails_without_stopping_the_episode(registered_speech) -> None:
     """Word confidence warns: demanding near certainty fails it, and the stages after it still run."""
@@ -191,3 +201,41 @@ def test_a_warning_gate_fails_without_stopping_the_episode(registered_speech) ->
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "speaker_transcript" in materialized
     assert dead_letters.list_records(store) == []
+
+
+def test_an_unchanged_stage_reuses_its_gate_outcomes_and_new_limits_check_again(registered_speech, monkeypatch):
+    instance, resources, store, episode_id = registered_speech
+    assert materialize_episode(instance, resources, episode_id, ["raw_media", "normalized_audio"]).success
+    record = quality.record_key("normalized_audio", episode_id)
+    written = store.current_sha256(record)
+
+    def must_not_read(path):
+        raise AssertionError("the unchanged output was read again")
+
+    monkeypatch.setattr(media_quality, "meter", must_not_read)
+    again = materialize_episode(instance, resources, episode_id, ["normalized_audio"])
+    assert again.success and all(e.passed for e in again.get_asset_check_evaluations())
+    assert store.current_sha256(record) == written  # the lake is left as it was
+    monkeypatch.undo()
+
+    stricter = {**resources, "media": MediaResource(loudness_tolerance_lu=0.25)}
+    checked = materialize_episode(instance, stricter, episode_id, ["normalized_audio"])
+    gate = next(e for e in checked.get_asset_check_evaluations() if e.check_name == "loudness")
+    assert gate.passed and gate.metadata["figures"].value["tolerance_lu"] == 0.25
+    assert store.current_sha256(record) != written
+
+
+def test_a_gate_that_cannot_read_fails_but_a_transient_error_is_retried(audio_episode) -> None:
+    lake, episode_id = audio_episode
+    document = BY_NAME["normalized_audio"].run(lake, episode_id, MediaSettings()).document
+
+    def broken(lake, document, settings):
+        raise ValueError("no such column")
+
+    def flaky(lake, document, settings):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    outcome = quality.evaluate(quality.QualityCheck("broken", "", True, broken), lake, document, None)
+    assert not outcome.passed and outcome.summary == "ValueError: no such column"
+    with pytest.raises(ConnectionResetError):
+        quality.evaluate(quality.QualityCheck("flaky", "", True, flaky), lake, document, None)

@@ -106,24 +106,26 @@ def stage_assets(domain: str) -> list[dg.AssetsDefinition]:
 
 
 def run_stage(context: dg.AssetExecutionContext, stage: Stage):
-    """Run a stage for the context's episode, then evaluate its quality gates on what is stored.
+    """Run a stage for the context's episode, then its quality gates on what is stored.
 
-    A transient error (errors.is_transient) is retried by RETRY_POLICY. Anything else, a transient
-    error on the last attempt, and a failed blocking gate are dead-lettered; the first two fail at
-    once without retry, the last fails the step after the materialization and its check results.
+    A transient error (errors.is_transient), in the stage or its gates, is retried by RETRY_POLICY.
+    Anything else, and a transient error on the last attempt, is dead-lettered and fails at once
+    without retry. A failed blocking gate is dead-lettered too; the step then fails after reporting
+    the materialization and every gate's result, so the stages after it do not run.
     """
     episode_id = context.partition_key
     attempt = context.retry_number + 1
-    lake = context.resources.lake.store()
-    settings = getattr(context.resources, stage.settings).settings() if stage.settings else None
     tag_run_owner(context.instance, context.run, context.op_execution_context.get_step_execution_context())
     try:
+        lake = context.resources.lake.store()
+        settings = getattr(context.resources, stage.settings).settings() if stage.settings else None
         result = stage.run(lake, episode_id, settings) if stage.settings else stage.run(lake, episode_id)
+        outcomes = quality.run_gates(lake, result.document, stage.quality_checks, settings, reuse=result.skipped)
     except Exception as exc:
         if is_transient(exc) and attempt <= RETRY_POLICY.max_retries:
             context.log.warning(f"{stage.name}: transient {type(exc).__name__} on attempt {attempt}, will retry: {exc}")
             raise
-        _dead_letter(context, lake, stage.name, exc, attempt)
+        _dead_letter(context, stage.name, exc, attempt)
         reason = failure_reason(exc)
         raise dg.Failure(
             description=f"{stage.name} failed for episode {episode_id} after {attempt} attempt(s): "
@@ -132,12 +134,10 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
             allow_retries=False,
         ) from exc
     document = result.document
-    outcomes = [(check, quality.evaluate(check, lake, document, settings)) for check in stage.quality_checks]
-    quality.record(lake, document, outcomes)
     failed_gates = [check.name for check, outcome in outcomes if check.blocking and not outcome.passed]
     if failed_gates:
         failure = QualityGateFailed(f"{stage.name}: blocking quality gate(s) failed: {', '.join(failed_gates)}")
-        _dead_letter(context, lake, stage.name, failure, attempt)
+        _dead_letter(context, stage.name, failure, attempt)
         context.log.error(str(failure))
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(result.fingerprint),
@@ -160,10 +160,10 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
     )
 
 
-def _dead_letter(context, lake, stage: str, exc: BaseException, attempt: int) -> None:
+def _dead_letter(context, stage: str, exc: BaseException, attempt: int) -> None:
     episode_id = context.partition_key
     dead_letter(
-        lake,
+        context.resources.lake.store(),
         stage=stage,
         subject=episode_id,
         episode_id=episode_id,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from media_assets.lib.core import contracts, quality, tables
+from media_assets.lib.core.errors import QualityGateFailed
 from media_assets.lib.core.lake import LakeStore, document_key, table_key
 
 
@@ -105,7 +106,8 @@ class StageResult:
 
 class StageRun:
     """One execution of one stage for one episode. Reads the documents of the stage's upstream
-    stages (`self.upstream`); their fingerprints, with any `extra_inputs`, are its inputs."""
+    stages (`self.upstream`); their fingerprints, with any `extra_inputs`, are its inputs. Outputs
+    that failed a blocking quality gate are refused (QualityGateFailed), whichever run asks."""
 
     def __init__(
         self, lake: LakeStore, stage: Stage, episode_id: str, config: dict, extra_inputs: dict[str, str] | None = None
@@ -116,6 +118,11 @@ class StageRun:
         self.code_version = stage.code_version
         self.config = config
         self.upstream = {name: read_document(lake, name, episode_id) for name in stage.upstream}
+        for name, document in self.upstream.items():
+            if failed := quality.blocking_failures(lake, name, episode_id, document["fingerprint"]):
+                raise QualityGateFailed(
+                    f"{name} failed its blocking quality gate(s) {', '.join(failed)}: {self.stage} does not run on it"
+                )
         self.inputs = {name: doc["fingerprint"] for name, doc in self.upstream.items()} | (extra_inputs or {})
         self.fingerprint = fingerprint(self.stage, self.code_version, config, self.inputs)
         self.outputs: dict[str, dict] = {}

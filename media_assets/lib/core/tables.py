@@ -222,6 +222,7 @@ TABLES: dict[str, list[Column]] = {
         _col("summary", "str", "what was found, in words"),
         _col("figures", "str", "JSON: what was measured and the limits it was held to"),
         _col("stage_fingerprint", "str", "fingerprint of the stage document that was checked"),
+        _col("gates_fingerprint", "str", "what the outcome depends on: outputs, gates, their code and limits"),
     ],
 }
 

@@ -44,17 +44,22 @@ def quiet_cut(audio: np.ndarray, end: int, search: int) -> int:
     100 ms frame of the `search` samples before `end` (at most half the window); of equally quiet
     ones, the latest."""
     search = min(search, end // 2)
+    if search < FRAME:  # a window too short to hold a whole frame ends where it should
+        return end
     backwards = frame_levels(audio[end - search : end][::-1])
     return end - 1 - (int(np.argmin(backwards)) * FRAME + FRAME // 2)
 
 
 def window_count(path: Path, window_seconds: float) -> int:
     """How many windows of at most about `window_seconds` the file is read in."""
+    if window_seconds <= 0:
+        raise ValueError(f"window_seconds must be positive, not {window_seconds}")
     return max(1, math.ceil(soundfile.info(str(path)).duration / window_seconds))
 
 
 def windows(path: Path, count: int, search_seconds: float = CUT_SEARCH_SECONDS) -> Iterator[tuple[float, np.ndarray]]:
-    """(start time, samples) of `count` consecutive windows of the file (see the module docstring)."""
+    """(start time, samples) of `count` consecutive windows of the file (see the module docstring);
+    the last holds the rest of the file, so there is always at least one."""
     nominal = soundfile.info(str(path)).duration * SAMPLE_RATE / count
     ends = [round(k * nominal) for k in range(1, count)]
     search = round(search_seconds * SAMPLE_RATE)
