@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             asset_runs.append(timed(lambda speech=speech: materialize(["transcript"], speech)))
         row = {"asset_s": statistics.median(asset_runs), "asset_rtf": statistics.median(asset_runs) / seconds}
         if engine == "faster-whisper":
-            bare = WhisperModel(asr.resolve_model(speech.asr()), device="cpu", compute_type="int8")
+            bare = WhisperModel(asr.resolve_model(speech.settings().asr), device="cpu", compute_type="int8")
             bare_runs = [
                 timed(lambda bare=bare: list(bare.transcribe(str(wav), **FASTER_WHISPER_OPTIONS)[0]))
                 for _ in range(args.repeat)
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeat):
         fresh("diarization")
         asset_runs.append(timed(lambda: materialize(["diarization"], speech)))
-    pipeline = diarization.load_pipeline(speech.diarization())
+    pipeline = diarization.load_pipeline(speech.settings().diarization)
     data, rate = soundfile.read(wav, dtype="float32", always_2d=True)
     waveform = torch.from_numpy(data.mean(axis=1)).unsqueeze(0)
 

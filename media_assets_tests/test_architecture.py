@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from media_assets.lib.core.settings import knobs
 from media_assets.lib.stages import STAGES, markdown_table
 from media_assets.resources import SETTINGS_RESOURCES
 
@@ -112,3 +113,12 @@ def test_each_knob_has_one_default_and_one_resource_field(domain: str) -> None:
         assert len(changed) == 1, f"{domain}.{name} changes {changed}, not exactly one knob"
         wired[changed[0]] = name
     assert set(wired) == set(defaults), f"knobs without a resource field: {sorted(set(defaults) - set(wired))}"
+
+
+def test_a_setting_without_a_knob_declaration_is_refused() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Loose:
+        threshold: float = 0.5
+
+    with pytest.raises(TypeError, match=r"Loose\.threshold is neither"):
+        knobs(Loose)

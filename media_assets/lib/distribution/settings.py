@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from media_assets.lib.core.settings import knob
+
 
 @dataclass(frozen=True)
 class DistributionSettings:
-    mp3_bitrate: str = "128k"  # CBR bitrate of the distribution MP3
+    mp3_bitrate: str = knob("128k", "mp3_bitrate", "bitrate of the distribution MP3 (CBR)")

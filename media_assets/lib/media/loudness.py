@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from media_assets.lib.core.settings import knob
 from media_assets.lib.media.media_tools import SAFE_INPUT, file_url, run_ffmpeg
 
 MAX_LRA = 50.0
@@ -36,10 +37,10 @@ MIN_LIMITER_CEILING_DB = -24.0  # alimiter's lowest limit (0.0625)
 
 @dataclass(frozen=True)
 class LoudnessTarget:
-    integrated: float = -23.0
-    true_peak: float = -1.0
-    lra: float = 7.0
-    sample_rate: int = 48000
+    integrated: float = knob(-23.0, "target_lufs", "integrated loudness target (EBU R128: -23; podcasts: -16)")
+    true_peak: float = knob(-1.0, "true_peak_dbtp", "true-peak ceiling (dBTP)")
+    lra: float = knob(7.0, "loudness_range_lu", "loudness range target (LU)")
+    sample_rate: int = knob(48000, "sample_rate", "normalized audio sample rate")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from media_assets.lib.core.errors import MediaToolError, RejectedMedia
 from media_assets.lib.core.identity import sha256_file, verify_checksum
+from media_assets.lib.core.settings import knob
 from media_assets.lib.media import media_tools
 
 # ffprobe `format_name` values of containers the pipeline accepts.
@@ -32,9 +33,9 @@ KNOWN_CONTAINERS = frozenset(
 
 @dataclass(frozen=True)
 class MediaLimits:
-    min_seconds: float = 1.0
-    max_seconds: float = 6 * 3600.0
-    max_bytes: int = 64 * 2**30
+    min_seconds: float = knob(1.0, "min_seconds", "shortest accepted input (decoded seconds)")
+    max_seconds: float = knob(6 * 3600.0, "max_seconds", "longest accepted input (decoded seconds)")
+    max_bytes: int = knob(64 * 2**30, "max_bytes", "largest accepted input file")
 
 
 @dataclass(frozen=True)

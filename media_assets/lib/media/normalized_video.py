@@ -14,7 +14,7 @@ from media_assets.lib.media.settings import MediaSettings
 
 @stage(
     upstream=("raw_media", "normalized_audio"),
-    code_version="2",
+    code_version="3",  # 3: x264 without threaded lookahead (deterministic under load)
     compute_class="cpu-normalization",
     kinds=("ffmpeg", "parquet"),
     tables=("video_renditions",),

@@ -16,6 +16,7 @@ from scipy import signal
 
 from media_assets.lib.core.lake import LakeStore
 from media_assets.lib.core.quality import CheckOutcome, QualityCheck
+from media_assets.lib.core.settings import knob
 
 BLOCK_SECONDS = 0.4  # BS.1770 gating block
 STEP_SECONDS = 0.1  # 75 % overlap
@@ -27,9 +28,11 @@ READ_SECONDS = 30.0  # audio held at a time
 
 @dataclass(frozen=True)
 class MediaQuality:
-    loudness_tolerance_lu: float = 1.0  # EBU R128 s1 allows +-1 LU where exact normalization is impractical
-    true_peak_margin_db: float = 0.5  # meters differ by tenths of a dB in their interpolation
-    gop_tolerance_frames: float = 1.0  # keyframe gaps may differ from the GOP by this many frames
+    # EBU R128 s1 allows +-1 LU where exact normalization is impractical
+    loudness_tolerance_lu: float = knob(1.0, "loudness_tolerance_lu", "loudness gate: allowed distance from target")
+    # meters differ by tenths of a dB in their interpolation
+    true_peak_margin_db: float = knob(0.5, "true_peak_margin_db", "loudness gate: allowed excess over the ceiling")
+    gop_tolerance_frames: float = knob(1.0, "gop_tolerance_frames", "GOP gate: allowed keyframe drift in frames")
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,19 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from media_assets.lib.core.settings import knob
 from media_assets.lib.media.media_tools import SAFE_INPUT, ffprobe_binary, file_url, run_ffmpeg
 
 
 @dataclass(frozen=True)
 class VideoSettings:
-    gop_seconds: float = 2.0
-    crf: int = 23
-    preset: str = "veryfast"
-    audio_bitrate: str = "160k"
+    gop_seconds: float = knob(2.0, "gop_seconds", "keyframe interval of normalized video")
+    crf: int = knob(23, "video_crf", "x264 constant rate factor")
+    preset: str = knob("veryfast", "video_preset", "x264 preset")
+    audio_bitrate: str = knob("160k", "video_audio_bitrate", "AAC bitrate in the MP4")
     # x264's output depends on its thread count (frame threads see fewer finished reference rows), and
     # its default count follows the machine's cores: a fixed count gives the same bytes everywhere.
-    encoder_threads: int = 4
+    encoder_threads: int = knob(4, "video_encoder_threads", "x264 threads; fixed, because its output depends on it")
 
 
 def frame_rate(avg_frame_rate: str | None, fallback: float = 25.0) -> float:
@@ -35,8 +36,9 @@ def normalize_video(src: Path, normalized_wav: Path, dst: Path, fps: float, sett
     """Encode the first video stream as H.264 with a keyframe exactly every `gop_seconds`
     (scene-cut keyframes off, closed GOPs) and mux it with the normalized audio as AAC.
 
-    Byte-identical for the same inputs on any machine: x264's thread count and its lookahead
-    threads are pinned, pixel-format conversion uses swscale's bit-exact C path instead of
+    Byte-identical for the same inputs on any machine and under any load: x264's thread count and
+    its lookahead threads are pinned, its threaded lookahead is off (with it, 6 of 60 encodes under
+    an oversubscribed CPU differed), pixel-format conversion uses swscale's bit-exact C path instead of
     CPU-specific SIMD, and the muxer writes no version, date or encoder string."""
     gop_frames = max(1, round(fps * settings.gop_seconds))
     run_ffmpeg(
@@ -64,7 +66,7 @@ def normalize_video(src: Path, normalized_wav: Path, dst: Path, fps: float, sett
             "-threads:v",
             str(settings.encoder_threads),
             "-x264-params",
-            "lookahead-threads=1:sliced-threads=0",
+            "lookahead-threads=1:sliced-threads=0:sync-lookahead=0",
             "-pix_fmt",
             "yuv420p",
             "-g",

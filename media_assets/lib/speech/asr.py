@@ -53,6 +53,7 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
 from media_assets.lib.core.errors import ModelUnavailable
+from media_assets.lib.core.settings import knob
 from media_assets.lib.speech.audio import SAMPLE_RATE, frame_levels, window_count, windows
 
 SILENT_DBFS = -60.0
@@ -98,16 +99,22 @@ class Transcript:
 
 @dataclass(frozen=True)
 class AsrSettings:
-    engine: str = "faster-whisper"  # or "whisperx"
-    model: str = "base"  # see the module docstring
-    device: str = "auto"  # cuda when CTranslate2 sees a GPU, else cpu
-    compute_type: str = "auto"  # int8 on CPU, float16 on GPU
-    language: str | None = None  # None: detected (English-only models: "en")
-    supported_languages: tuple[str, ...] = ("en",)  # a detected language outside: empty transcript
-    beam_size: int = 5
-    batch_size: int = 8  # whisperx batched inference
-    cache_dir: str | None = None  # where "base" is assembled (default DEFAULT_CACHE_DIR)
-    window_seconds: float = 20 * 60.0  # audio held and transcribed at a time
+    engine: str = knob("faster-whisper", "asr_engine", "faster-whisper (CPU/GPU) or whisperx (GPU)")
+    model: str = knob(
+        "base",
+        "asr_model",
+        "tiny.en | base (offline packages) | large-v3 | an org/name hub model (HF_TOKEN) | a local CT2 dir",
+    )
+    device: str = knob("auto", "asr_device", "auto (cuda when CTranslate2 sees a GPU), cpu or cuda")
+    compute_type: str = knob("auto", "asr_compute_type", "auto: int8 on CPU, float16 on GPU")
+    language: str | None = knob(None, "asr_language", "a fixed language; unset: detected (English-only models: en)")
+    supported_languages: tuple[str, ...] = knob(
+        ("en",), "supported_languages", "a detected language outside these gives an empty transcript"
+    )
+    beam_size: int = knob(5, "asr_beam_size", "beam search width")
+    batch_size: int = knob(8, "asr_batch_size", "whisperx batched inference")
+    cache_dir: str | None = knob(None, "asr_cache_dir", "where packaged models are assembled (unset: ~/.cache)")
+    window_seconds: float = knob(20 * 60.0, "asr_window_seconds", "audio held and transcribed at a time")
 
 
 class AsrEngine(Protocol):

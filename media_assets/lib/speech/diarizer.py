@@ -59,6 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from media_assets.lib.core.errors import ModelUnavailable
+from media_assets.lib.core.settings import knob
 from media_assets.lib.speech.audio import SAMPLE_RATE, window_count, windows
 
 # pyannote sends usage metrics unless this is "0" or "false". It reads the variable at every
@@ -108,12 +109,18 @@ class Diarization:
 
 @dataclass(frozen=True)
 class DiarizationSettings:
-    pipeline: str = LOCAL  # LOCAL, a hub name (token from HF_TOKEN) or a local pipeline directory
-    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
-    num_speakers: int | None = None  # known speaker count; otherwise estimated
-    min_speakers: int | None = None
-    max_speakers: int | None = None
-    window_seconds: float = 1800.0  # longer files are diarized in windows of at most about this length
+    pipeline: str = knob(
+        LOCAL,
+        "diarization_pipeline",
+        "local (offline weights) | pyannote/speaker-diarization-community-1 (HF_TOKEN) | a pipeline dir",
+    )
+    device: str = knob("auto", "diarization_device", "auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    num_speakers: int | None = knob(
+        None, "num_speakers", "known speaker count (set it in one episode's run config); unset: estimated"
+    )
+    min_speakers: int | None = knob(None, "min_speakers", "lower bound on the speaker count")
+    max_speakers: int | None = knob(None, "max_speakers", "upper bound on the speaker count")
+    window_seconds: float = knob(1800.0, "diarization_window_seconds", "longer files are diarized in linked windows")
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 
 from media_assets.lib.core.lake import LakeStore
 from media_assets.lib.core.quality import CheckOutcome, QualityCheck
+from media_assets.lib.core.settings import knob
 
 
 @dataclass(frozen=True)
 class SpeechQuality:
-    min_mean_word_probability: float = 0.5  # clear speech scores 0.8-0.95 with tiny.en and base
-    min_mean_turn_confidence: float = 0.5  # clean turns score above 0.8 (see the diarization tests)
+    # clear speech scores 0.8-0.95 with tiny.en and base
+    min_mean_word_probability: float = knob(0.5, "min_mean_word_probability", "transcript gate threshold")
+    # clean turns score above 0.8 (see the diarization tests)
+    min_mean_turn_confidence: float = knob(0.5, "min_mean_turn_confidence", "diarization gate threshold")
 
 
 def check_transcript(lake: LakeStore, document: dict, settings) -> CheckOutcome:

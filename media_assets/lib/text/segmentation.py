@@ -28,19 +28,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from media_assets.lib.core.settings import knob
 from media_assets.lib.speech.timed_text import Sentence
 from media_assets.lib.text.keyphrases import centroid
 
 
 @dataclass(frozen=True)
 class ChapterSettings:
-    min_seconds: float = 30.0
-    max_seconds: float = 900.0
-    block: int = 3  # sentences per side in the topic and speaker comparisons
-    full_pause_s: float = 2.0
-    pause_weight: float = 0.15
-    speaker_weight: float = 0.15
-    min_score: float = 0.15
+    min_seconds: float = knob(30.0, "chapter_min_seconds", "shortest chapter")
+    max_seconds: float = knob(900.0, "chapter_max_seconds", "longest chapter before a forced split")
+    block: int = knob(3, "chapter_block", "sentences per side in the topic and speaker comparisons")
+    full_pause_s: float = knob(2.0, "chapter_full_pause_s", "a pause this long scores as a full boundary")
+    pause_weight: float = knob(0.15, "chapter_pause_weight", "weight of pauses in a boundary's score")
+    speaker_weight: float = knob(0.15, "chapter_speaker_weight", "weight of a change of who talks")
+    min_score: float = knob(0.15, "chapter_min_score", "weakest boundary kept")
 
 
 @dataclass(frozen=True)
