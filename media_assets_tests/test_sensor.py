@@ -37,7 +37,9 @@ def test_new_uploads_become_partitions_and_runs(dagster_env, media, monkeypatch)
     lake_root = dagster_env / "lake"
 
     with dg.instance_for_test() as instance:
-        first = evaluate(instance, None, lake_root)
+        look = evaluate(instance, None, lake_root)  # the first look: complete only if unchanged at the next
+        assert isinstance(look, dg.SensorResult) and not look.run_requests and look.skip_reason
+        first = evaluate(instance, look.cursor, lake_root)
         assert isinstance(first, dg.SensorResult)
         requested = sorted(r.partition_key for r in first.run_requests)
         assert len(requested) == 2
@@ -47,10 +49,13 @@ def test_new_uploads_become_partitions_and_runs(dagster_env, media, monkeypatch)
         assert record["path"].endswith("fake.mp4") and record["reason"] == "unreadable_media"
 
         again = evaluate(instance, first.cursor, lake_root)
-        assert isinstance(again, dg.SkipReason)
+        assert not again.run_requests and not again.dynamic_partitions_requests
 
         shutil.copy(media["tone"], inbox / "one again.wav")  # same bytes: a duplicate, no run
         shutil.copy(media["video"], inbox / "three.mp4")
-        third = evaluate(instance, first.cursor, lake_root)
-        assert len(third.run_requests) == 1
-        assert third.run_requests[0].partition_key not in requested
+        samples.sidecar(inbox / "three.mp4")  # the uploader's completion marker: no second look needed
+        third = evaluate(instance, again.cursor, lake_root)
+        assert len(third.run_requests) == 1 and third.run_requests[0].partition_key not in requested
+        fourth = evaluate(instance, third.cursor, lake_root)  # the duplicate, now complete: no run
+        assert not fourth.run_requests
+        assert len(dead_letters.list_records(LocalStore(lake_root))) == 1
