@@ -147,6 +147,8 @@ def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys
                 tags={"media-lake/episode": episode_id, **run_liveness.owner_tags()},
             )
         failed = sorted({e.step_key for e in result.all_events if e.is_step_failure})
+        if result.success:
+            dead_letters.resolve(lake, dead_letters.RUN_STAGE, episode_id)  # a run that had failed outside a stage
         dead_lettered = any(r["run_id"] == result.run_id for r in dead_letters.list_records(lake))
         accounted &= result.success or dead_lettered
         print(
@@ -209,28 +211,49 @@ def format_table(columns: list[str], rows: list[tuple]) -> str:
     )
 
 
-def dlq(action: str, record_id: str | None, out=sys.stdout) -> bool:
+def dlq(action: str, record_id: str | None = None, stage: str | None = None, out=sys.stdout) -> bool:
+    """list, show one record, or replay: one record, the open records of a stage, or all open ones."""
     lake = LakeResource.from_env().store()
     if action == "list":
         records = dead_letters.list_records(lake)
         print(
             format_table(
-                ["record_id", "stage", "reason", "attempts", "timestamp", "subject"],
+                ["record_id", "stage", "reason", "attempts", "timestamp", "resolved_at", "subject"],
                 [
-                    (r["record_id"], r["stage"], r["reason"], r["attempts"], r["timestamp"], r["subject"])
+                    (
+                        r["record_id"],
+                        r["stage"],
+                        r["reason"],
+                        r["attempts"],
+                        r["timestamp"],
+                        r.get("resolved_at"),
+                        r["subject"],
+                    )
                     for r in records
                 ],
             ),
             file=out,
         )
         return True
-    record = dead_letters.get_record(lake, record_id)
     if action == "show":
-        print(json.dumps(record, indent=2, ensure_ascii=False), file=out)
+        print(json.dumps(dead_letters.get_record(lake, record_id), indent=2, ensure_ascii=False), file=out)
         return True
-    if record["stage"] == "ingest":
-        return all(o.status != "rejected" for o in ingest([Path(record["payload"]["path"])], out))
-    return materialize([record["episode_id"]], None, out)
+    if record_id:
+        records = [dead_letters.get_record(lake, record_id)]
+    else:
+        records = [r for r in dead_letters.list_records(lake, open_only=True) if stage in (None, r["stage"])]
+    return replay(records, out)
+
+
+def replay(records: list[dict], out=sys.stdout) -> bool:
+    """Ingest again the uploads, and materialize again the episodes, of dead-letter records; a
+    stage that succeeds resolves its record. True when every one ended accounted for."""
+    uploads = [Path(r["payload"]["path"]) for r in records if r["stage"] == "ingest"]
+    episode_ids = sorted({r["episode_id"] for r in records if r["stage"] != "ingest" and r["episode_id"]})
+    accounted = all(o.status != "rejected" for o in ingest(uploads, out)) if uploads else True
+    if episode_ids:
+        accounted &= materialize(episode_ids, None, out)
+    return accounted
 
 
 def demo(out=sys.stdout) -> bool:
@@ -321,10 +344,18 @@ def main(argv: list[str] | None = None) -> int:
     p_dlq = commands.add_parser("dlq", help="inspect and replay dead-letter records")
     p_dlq.add_argument("action", choices=["list", "show", "replay"])
     p_dlq.add_argument("record_id", nargs="?")
+    p_dlq.add_argument("--stage", help="replay: every open record of this stage")
+    p_dlq.add_argument("--all", action="store_true", help="replay: every open record")
     args = parser.parse_args(argv)
 
-    if args.command == "dlq" and args.action != "list" and not args.record_id:
-        parser.error(f"dlq {args.action} needs a record id")
+    if args.command == "dlq":
+        batch = bool(args.stage) or args.all
+        if args.action == "show" and not args.record_id:
+            parser.error("dlq show needs a record id")
+        if args.action == "replay" and bool(args.record_id) + bool(args.stage) + args.all != 1:
+            parser.error("dlq replay needs one of: a record id, --stage STAGE, --all")
+        if args.action != "replay" and batch:
+            parser.error("--stage and --all go with dlq replay")
     try:
         if args.command == "demo":
             ok = demo()
@@ -341,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
             sql(args.query, args.format)
             ok = True
         else:
-            ok = dlq(args.action, args.record_id)
+            ok = dlq(args.action, args.record_id, args.stage)
     except KeyError as exc:
         print(f"media-lake: {exc.args[0]}", file=sys.stderr)
         return 2

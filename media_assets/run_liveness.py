@@ -20,7 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from media_assets.lib.core.dead_letters import dead_letter
+from media_assets.lib.core.dead_letters import RUN_STAGE, dead_letter
 from media_assets.lib.core.errors import PermanentError
 from media_assets.lib.core.lake import LakeStore
 
@@ -28,6 +28,7 @@ TAG_HOST = "media-lake/host"
 TAG_BOOT = "media-lake/boot-id"
 TAG_PID = "media-lake/pid"
 TAG_PID_START = "media-lake/pid-start"
+WILL_RETRY_TAG = "dagster/will_retry"  # set on a failed run by Dagster when run_retries will re-execute it
 TAG_OWNER_RUN = "media-lake/owner-run"  # the run the owner tags were written for (re-executions copy tags)
 LIVE_STATUSES = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 _STEP_EVENTS = {
@@ -166,6 +167,12 @@ def held_slots(instance: dg.DagsterInstance, pools: list[str], run_id: str) -> d
     }
 
 
+def will_retry(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether Dagster's run retries (dagster.yaml `run_retries`) will re-execute this failed run:
+    then the retry, not a dead letter, takes care of it."""
+    return instance.get_run_by_id(run_id).tags.get(WILL_RETRY_TAG) == "true"
+
+
 def reap_dead_runs(instance: dg.DagsterInstance, lake: LakeStore, pools: list[str]) -> list[DeadRun]:
     reaped = []
     for record in instance.get_run_records(filters=dg.RunsFilter(statuses=LIVE_STATUSES)):
@@ -186,8 +193,8 @@ def reap_dead_runs(instance: dg.DagsterInstance, lake: LakeStore, pools: list[st
         )
         instance.report_run_failed(run, dead.describe())
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        if dead.episode_id:
-            for stage in dead.steps or ("run",):
+        if dead.episode_id and not will_retry(instance, run.run_id):
+            for stage in dead.steps or (RUN_STAGE,):
                 dead_letter(
                     lake,
                     stage=stage,

@@ -4,7 +4,7 @@ routing, retries, the dead-letter path and the quality gates, built the same way
 import dagster as dg
 
 from media_assets.lib.core import quality, tables
-from media_assets.lib.core.dead_letters import dead_letter
+from media_assets.lib.core.dead_letters import dead_letter, resolve
 from media_assets.lib.core.errors import QualityGateFailed, failure_class, failure_reason, is_transient
 from media_assets.lib.core.lake import document_key
 from media_assets.lib.core.stage import Stage
@@ -139,6 +139,8 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
         failure = QualityGateFailed(f"{stage.name}: blocking quality gate(s) failed: {', '.join(failed_gates)}")
         _dead_letter(context, stage.name, failure, attempt)
         context.log.error(str(failure))
+    elif resolve(lake, stage.name, episode_id):
+        context.log.info(f"{stage.name} succeeded for episode {episode_id}: its dead letter is resolved")
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(result.fingerprint),
         metadata={

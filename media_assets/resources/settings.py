@@ -4,14 +4,13 @@ variable, with the default declared there."""
 
 from __future__ import annotations
 
-import os
 import typing
 from typing import ClassVar
 
 import dagster as dg
 import pydantic
 
-from media_assets.lib.core.settings import build, knobs
+from media_assets.lib.core.settings import build, from_environment, knobs
 from media_assets.lib.distribution.settings import DistributionSettings
 from media_assets.lib.media.settings import MediaSettings
 from media_assets.lib.speech.settings import SpeechSettings
@@ -26,11 +25,8 @@ class SettingsResource(dg.ConfigurableResource):
         """Defaults overridden by `MEDIA_LAKE_<FIELD>` variables, e.g. MEDIA_LAKE_TARGET_LUFS=-16;
         list fields are comma-separated."""
         values: dict = {}
-        for name, field in cls.model_fields.items():
-            raw = os.environ.get(f"MEDIA_LAKE_{name.upper()}")
-            if raw is None:
-                continue
-            is_list = typing.get_origin(field.annotation) is list
+        for name, raw in from_environment(list(cls.model_fields)).items():
+            is_list = typing.get_origin(cls.model_fields[name].annotation) is list
             values[name] = [item.strip() for item in raw.split(",") if item.strip()] if is_list else raw
         return cls(**values)
 

@@ -5,6 +5,7 @@ resources (`resources/settings.py`) are built from these declarations, so they c
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass
 
@@ -50,3 +51,11 @@ def build(settings_class: type, values: dict[str, object]):
             value = values[field.metadata[NAME]]
             fields[field.name] = tuple(value) if typing.get_origin(kind) is tuple else value
     return settings_class(**fields)
+
+
+ENV_PREFIX = "MEDIA_LAKE_"
+
+
+def from_environment(names: list[str], environ=os.environ) -> dict[str, str]:
+    """The raw `MEDIA_LAKE_<NAME>` values set for the knobs `names` (unset ones are left out)."""
+    return {name: environ[ENV_PREFIX + name.upper()] for name in names if ENV_PREFIX + name.upper() in environ}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from media_assets.lib.core import contracts
-from media_assets.lib.core.dead_letters import dead_letter
+from media_assets.lib.core.dead_letters import dead_letter, resolve
 from media_assets.lib.core.errors import RejectedMedia
 from media_assets.lib.core.identity import episode_id_for, read_sidecar
 from media_assets.lib.core.lake import LakeStore, document_key, raw_key
@@ -71,26 +71,27 @@ def check_location(path: Path, root: Path) -> None:
         raise RejectedMedia("not_a_regular_file", "not a regular file")
 
 
-def ingest_one(path: Path, root: Path, lake: LakeStore, limits: MediaLimits, seen: set[str]) -> Outcome:
+def ingest_one(path: Path, root: Path, source: str, lake: LakeStore, limits: MediaLimits, seen: set[str]) -> Outcome:
+    """Ingest the file at `path`, known to users as `source` (its path, or the URI it came from)."""
     check_location(path, root)
     media = inspect_media(path, limits, expected_sha256=read_sidecar(path))
     episode_id = episode_id_for(media.sha256)
     if episode_id in seen or lake.exists(document_key(REGISTRATION, episode_id)):
         seen.add(episode_id)
-        return Outcome(as_text(path), episode_id, "duplicate", "same bytes as an existing episode")
+        return Outcome(source, episode_id, "duplicate", "same bytes as an existing episode")
     if lake.put_file(raw_key(episode_id), path).sha256 != media.sha256:
         raise RejectedMedia("changed_during_ingest", "the file changed while it was being ingested")
     registration = {
         "episode_id": episode_id,
         "sha256": media.sha256,
         "size_bytes": media.size_bytes,
-        "source_uri": as_text(path),
+        "source_uri": source,
         "original_name": as_text(path.name),
         "sidecar_verified": read_sidecar(path) is not None,
     }
     lake.put_bytes(document_key(REGISTRATION, episode_id), contracts.dump_document(REGISTRATION, registration))
     seen.add(episode_id)
-    return Outcome(as_text(path), episode_id, "registered")
+    return Outcome(source, episode_id, "registered")
 
 
 def ingest(
@@ -98,26 +99,31 @@ def ingest(
     lake: LakeStore,
     limits: MediaLimits,
     register_partitions: Callable[[list[str]], None],
+    source_of: Callable[[Path], str] = as_text,
 ) -> list[Outcome]:
-    """Ingest every input under `paths`; rejections are dead-lettered and the batch goes on."""
+    """Ingest every input under `paths`; rejections are dead-lettered and the batch goes on.
+    `source_of` names an input in outcomes and records (files fetched from elsewhere keep the
+    name they came under); an input that succeeds resolves the dead letter of an earlier try."""
     outcomes: list[Outcome] = []
     seen: set[str] = set()
     for path, root in discover(paths):
+        source = source_of(path)
         try:
-            outcomes.append(ingest_one(path, root, lake, limits, seen))
+            outcomes.append(ingest_one(path, root, source, lake, limits, seen))
+            resolve(lake, "ingest", source)
         except (RejectedMedia, OSError) as exc:
             rejection = exc if isinstance(exc, RejectedMedia) else RejectedMedia("io_error", str(exc))
             rejection.__cause__ = None if rejection is exc else exc
             dead_letter(
                 lake,
                 stage="ingest",
-                subject=as_text(path),
-                path=as_text(path),
+                subject=source,
+                path=source,
                 error=rejection,
                 attempts=1,
-                payload={"path": as_text(path), "limits": dataclasses.asdict(limits)},
+                payload={"path": source, "limits": dataclasses.asdict(limits)},
             )
-            outcomes.append(Outcome(as_text(path), None, "rejected", rejection.reason, rejection.message))
+            outcomes.append(Outcome(source, None, "rejected", rejection.reason, rejection.message))
     episode_ids = sorted({o.episode_id for o in outcomes if o.episode_id})
     if episode_ids:
         register_partitions(episode_ids)
