@@ -31,12 +31,16 @@ def sensor_tick(instance, cursor, lake_root):
     import dagster as dg
 
     from media_assets.defs.orchestration.sensors import inbox_sensor
-    from media_assets.resources import LakeResource, MediaResource
+    from media_assets.resources import InboxResource, LakeResource, MediaResource
 
     context = dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"lake": LakeResource(root=str(lake_root)), "media": MediaResource()},
+        resources={
+            "inbox": InboxResource.from_env(),
+            "lake": LakeResource(root=str(lake_root)),
+            "media": MediaResource(),
+        },
     )
     start = time.perf_counter()
     result = inbox_sensor(context)

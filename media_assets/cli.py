@@ -17,7 +17,7 @@ from media_assets.defs.episodes import COMPUTE_CLASSES
 from media_assets.instance import get_instance
 from media_assets.lib.core import catalog, dead_letters
 from media_assets.lib.media import ingest as lake_ingest
-from media_assets.resources import LakeResource, MediaResource
+from media_assets.resources import InboxResource, LakeResource, MediaResource
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 DEMO_INBOX = Path("demo_inbox")
@@ -41,7 +41,7 @@ def _assets(definitions: dg.Definitions) -> tuple[list[dg.AssetsDefinition], dg.
     return episode_assets, unique[dg.AssetKey("catalog")]
 
 
-def ingest(paths: list[Path], out=sys.stdout) -> list[lake_ingest.Outcome]:
+def ingest(paths: list[Path], out=sys.stdout, source_of=lake_ingest.as_text) -> list[lake_ingest.Outcome]:
     """Validate and register inputs; one JSON line per input."""
     instance = get_instance()
     definitions = _definitions()
@@ -50,7 +50,7 @@ def ingest(paths: list[Path], out=sys.stdout) -> list[lake_ingest.Outcome]:
     def register(episode_ids: list[str]) -> None:
         instance.add_dynamic_partitions("episodes", episode_ids)
 
-    outcomes = lake_ingest.ingest(paths, _lake(definitions).store(), media.settings().limits, register)
+    outcomes = lake_ingest.ingest(paths, _lake(definitions).store(), media.settings().limits, register, source_of)
     for outcome in outcomes:
         print(outcome.to_json(), file=out, flush=True)
     return outcomes
@@ -248,9 +248,12 @@ def dlq(action: str, record_id: str | None = None, stage: str | None = None, out
 def replay(records: list[dict], out=sys.stdout) -> bool:
     """Ingest again the uploads, and materialize again the episodes, of dead-letter records; a
     stage that succeeds resolves its record. True when every one ended accounted for."""
-    uploads = [Path(r["payload"]["path"]) for r in records if r["stage"] == "ingest"]
+    uploads = [r["payload"]["path"] for r in records if r["stage"] == "ingest"]
     episode_ids = sorted({r["episode_id"] for r in records if r["stage"] != "ingest" and r["episode_id"]})
-    accounted = all(o.status != "rejected" for o in ingest(uploads, out)) if uploads else True
+    accounted = True
+    if uploads:
+        with InboxResource.from_env().fetched(uploads) as (paths, source_of):  # s3:// uploads are fetched again
+            accounted = all(o.status != "rejected" for o in ingest(paths, out, source_of))
     if episode_ids:
         accounted &= materialize(episode_ids, None, out)
     return accounted

@@ -1,12 +1,15 @@
-"""Shared fixtures: a fresh lake per test, an isolated Dagster home, and generated media."""
+"""Shared fixtures: a fresh lake per test, an isolated Dagster home, generated media, and a real
+S3-compatible server on loopback."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import boto3
 import dagster as dg
 import pytest
+from moto.server import ThreadedMotoServer
 
 from media_assets.demo import samples
 from media_assets.lib.core.lake import LocalStore
@@ -104,3 +107,53 @@ def materialize_episode(instance, resources: dict, episode_id: str, selection: l
         selection=selection,
         raise_on_error=False,
     )
+
+
+# --- a real S3 server on loopback ------------------------------------------------
+
+REGION = "us-east-1"
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    # Never reach a proxy for the loopback server.
+    "NO_PROXY": "127.0.0.1,localhost",
+    "no_proxy": "127.0.0.1,localhost",
+}
+UNSET_AWS_ENV = (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+)
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory):
+    """A moto S3 server (its server mode: real HTTP, no `mock_aws`) on 127.0.0.1 and a free port,
+    with fake credentials in the environment (and no AWS config files, so nothing on this machine
+    can leak in); stopped at module end."""
+    with pytest.MonkeyPatch.context() as mp:
+        empty = tmp_path_factory.mktemp("aws")
+        mp.setenv("AWS_CONFIG_FILE", str(empty / "config"))
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
+        for name, value in FAKE_AWS_ENV.items():
+            mp.setenv(name, value)
+        for name in UNSET_AWS_ENV:
+            mp.delenv(name, raising=False)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            assert host == "127.0.0.1" and port > 0
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3(s3_endpoint):
+    """A plain boto3 client on the S3 server, for putting uploads and checking what was written."""
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)

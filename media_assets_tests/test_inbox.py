@@ -7,18 +7,22 @@ import os
 import time
 from pathlib import Path
 
-from media_assets.lib.media.inbox import RECENT_NS, InboxCursor, plan, scan
+from media_assets.lib.media.inbox import RECENT_NS, S3_RECENT_NS, Candidate, InboxCursor, folder_candidates, plan
 
 LATER = RECENT_NS * 2  # a scan this long after the files landed
 
 
-def tick(inbox: Path, cursor: InboxCursor, max_files: int = 20, max_bytes: int = 2**30, at: int | None = None):
-    result = plan(scan(inbox), cursor, max_files, max_bytes, at if at is not None else time.time_ns())
+def tick(
+    inbox: Path, cursor: InboxCursor, max_files: int = 20, max_bytes: int = 2**30, at: int | None = None, **bounds
+):
+    result = plan(
+        folder_candidates(inbox), cursor, max_files, max_bytes, at if at is not None else time.time_ns(), **bounds
+    )
     return result, InboxCursor.from_json(result.cursor.to_json())  # the cursor goes through JSON, as in Dagster
 
 
 def names(paths) -> list[str]:
-    return sorted(path.name for path in paths)
+    return sorted(Path(c.name).name for c in paths)
 
 
 def test_a_file_is_ready_at_its_second_unchanged_look_and_only_once(tmp_path) -> None:
@@ -123,3 +127,36 @@ def test_the_cursor_stays_small_whatever_the_inbox_holds(tmp_path) -> None:
         assert len(cursor.waiting) <= 5 * 50 and len(cursor.handled) <= 50
     assert ingested == 1000
     assert len(cursor.to_json()) < 100  # all handled long ago: just the mark
+
+
+def test_large_uploads_go_to_runs_and_do_not_use_the_ticks_bytes(tmp_path) -> None:
+    for n in range(3):
+        (tmp_path / f"{n}.wav").write_bytes(b"x" * 400)
+    (tmp_path / "20GB.mov").write_bytes(b"x" * 5000)  # stands for an upload too big to hash in a tick
+    _, cursor = tick(tmp_path, InboxCursor(), max_bytes=1000, large_bytes=4000)
+    result, cursor = tick(tmp_path, cursor, max_bytes=1000, large_bytes=4000)
+    assert names(result.large) == ["20GB.mov"]
+    assert names(result.ready) == ["0.wav", "1.wav"]  # the bytes bound counts only what the tick hashes
+    again, _ = tick(tmp_path, cursor, max_bytes=1000, large_bytes=4000)
+    assert names(again.ready) == ["2.wav"] and again.large == []
+
+
+def object_listing(objects: dict[str, tuple[int, str]]) -> list[Candidate]:
+    """Candidates as an S3 listing gives them: key -> (LastModified in s, ETag); complete at once."""
+    return [Candidate(key, seconds * 10**9, 100, etag, complete=True) for key, (seconds, etag) in objects.items()]
+
+
+def test_s3_objects_are_taken_at_first_sight_and_an_overwritten_key_is_new_again() -> None:
+    """The dagster issue 22892 pitfall: a key modified after it was handled must come back, and an
+    object whose LastModified is older than the newest handled one (a long multipart upload that
+    finished late) must not be lost behind the mark."""
+    now = 10_000
+    listing = {"in/a.wav": (now - 5, "e1"), "in/b.wav": (now - 4, "e2")}
+    first = plan(object_listing(listing), InboxCursor(), 20, 2**30, now * 10**9, recent_ns=S3_RECENT_NS)
+    assert sorted(c.name for c in first.ready) == ["in/a.wav", "in/b.wav"]
+    listing["in/a.wav"] = (now + 10, "e3")  # overwritten
+    listing["in/late.wav"] = (now - 60, "e4")  # started before the others, visible only now
+    second = plan(object_listing(listing), first.cursor, 20, 2**30, (now + 11) * 10**9, recent_ns=S3_RECENT_NS)
+    assert sorted(c.name for c in second.ready) == ["in/a.wav", "in/late.wav"]
+    third = plan(object_listing(listing), second.cursor, 20, 2**30, (now + 12) * 10**9, recent_ns=S3_RECENT_NS)
+    assert third.ready == []

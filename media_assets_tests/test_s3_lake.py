@@ -12,9 +12,7 @@ import os
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from media_assets.demo import samples
 from media_assets.lib.core import catalog
@@ -25,57 +23,10 @@ from media_assets.lib.media.media_contract import MediaLimits
 from media_assets.lib.media.settings import MediaSettings
 from media_assets.lib.stages import BY_NAME
 from media_assets.resources.lake import LakeResource
+from media_assets_tests.conftest import REGION
 
-REGION = "us-east-1"
 PREFIX = "lake"
 ID3_TITLE = "S3 Lake: Episode One"
-FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    # Never reach a proxy for the loopback server.
-    "NO_PROXY": "127.0.0.1,localhost",
-    "no_proxy": "127.0.0.1,localhost",
-}
-UNSET_ENV = (
-    "AWS_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_REGION",
-)
-
-
-# --- fixtures ----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory):
-    """A moto S3 server on 127.0.0.1 and a free port, with fake credentials in the environment
-    (and no AWS config files, so nothing on this machine can leak in); stopped at module end."""
-    with pytest.MonkeyPatch.context() as mp:
-        empty = tmp_path_factory.mktemp("aws")
-        mp.setenv("AWS_CONFIG_FILE", str(empty / "config"))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
-        for name, value in FAKE_ENV.items():
-            mp.setenv(name, value)
-        for name in UNSET_ENV:
-            mp.delenv(name, raising=False)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        try:
-            host, port = server.get_host_and_port()
-            assert host == "127.0.0.1" and port > 0
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
-
-
-@pytest.fixture(scope="module")
-def s3(s3_endpoint):
-    """A plain boto3 client on the moto endpoint, for checking what the lake code wrote."""
-    return boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
 
 
 def _new_bucket(s3) -> str:

@@ -11,7 +11,7 @@ from media_assets.defs.orchestration.sensors import inbox_sensor
 from media_assets.demo import samples
 from media_assets.lib.core import dead_letters
 from media_assets.lib.core.lake import LocalStore
-from media_assets.resources import LakeResource, MediaResource, SpeechResource
+from media_assets.resources import InboxResource, LakeResource, MediaResource, SpeechResource
 
 
 def evaluate(instance, cursor, lake_root):
@@ -19,6 +19,7 @@ def evaluate(instance, cursor, lake_root):
         instance=instance,
         cursor=cursor,
         resources={
+            "inbox": InboxResource.from_env(),
             "lake": LakeResource(root=str(lake_root)),
             "media": MediaResource(),
             "speech": SpeechResource(asr_model="tiny.en"),

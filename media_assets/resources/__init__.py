@@ -1,5 +1,6 @@
-"""Dagster resources: where the lake lives, and one settings resource per domain."""
+"""Dagster resources: where uploads land, where the lake lives, and one settings resource per domain."""
 
+from media_assets.resources.inbox import InboxResource
 from media_assets.resources.lake import LakeResource
 from media_assets.resources.settings import (
     SETTINGS_RESOURCES,
@@ -13,6 +14,7 @@ from media_assets.resources.settings import (
 __all__ = [
     "SETTINGS_RESOURCES",
     "DistributionResource",
+    "InboxResource",
     "LakeResource",
     "MediaResource",
     "SettingsResource",

@@ -1,9 +1,13 @@
-"""episode_job: every stage of one episode, with its quality gates."""
+"""episode_job: every stage of one episode; ingest_job: one upload too large to ingest in a tick."""
 
 import dagster as dg
 
-from media_assets.defs.episodes import episodes
+from media_assets.defs.episodes import RETRY_POLICY, episodes
+from media_assets.lib.media.ingest import ingest
 from media_assets.lib.stages import STAGES
+from media_assets.resources import InboxResource, LakeResource, MediaResource
+
+TAG_INGESTED = "media-lake/ingested-episode"  # set by ingest_job on its run: the episode it registered
 
 episode_job = dg.define_asset_job(
     "episode_job",
@@ -13,3 +17,31 @@ episode_job = dg.define_asset_job(
     + ", ".join(stage.name for stage in STAGES)
     + ". Each stage's quality gates run with it; a failed blocking gate stops the stages after it.",
 )
+
+
+class UploadConfig(dg.Config):
+    source: str  # a path in the inbox folder, or an s3:// URI in the inbox prefix
+
+
+@dg.op(retry_policy=RETRY_POLICY)
+def ingest_upload(
+    context: dg.OpExecutionContext, config: UploadConfig, inbox: InboxResource, lake: LakeResource, media: MediaResource
+) -> None:
+    """Hash, validate and register one upload (a rejection is dead-lettered by ingest); a new
+    episode is tagged on this run, and ingested_upload_sensor starts its episode run."""
+    with inbox.fetched([config.source]) as (paths, source_of):
+        (outcome,) = ingest(
+            paths,
+            lake.store(),
+            media.settings().limits,
+            lambda ids: context.instance.add_dynamic_partitions(episodes.name, ids),
+            source_of,
+        )
+    context.log.info(outcome.to_json())
+    if outcome.status == "registered":
+        context.instance.add_run_tags(context.run_id, {TAG_INGESTED: outcome.episode_id})
+
+
+@dg.job(description="Ingests one upload too large to hash inside a sensor tick (the inbox sensor starts it).")
+def ingest_job():
+    ingest_upload()
