@@ -26,7 +26,7 @@ test: install
 	$(UV) run --frozen pytest
 
 dev: install
-	$(UV) run --frozen python -c "from media_assets.instance import dagster_home; dagster_home()"
+	$(UV) run --frozen python -m media_assets.instance
 	$(UV) run --frozen dagster dev -w workspace.yaml
 
 bench: install

@@ -9,26 +9,64 @@ import dagster as dg
 
 import media_assets.dagster_fixes  # noqa: F401  (applied on import)
 from media_assets.defs.episodes import COMPUTE_CLASSES
+from media_assets.defs.orchestration.jobs import TAG_RUN_CLASS
 
 DEFAULT_HOME = ".dagster_home"
+POSTGRES_URL_ENV = "DAGSTER_POSTGRES_URL"  # set it before the first use: production mode
 # GPU work is serialized; the CPU pools get as many slots as the machine has cores.
 POOL_LIMITS = {"gpu-transcription": 1}
+# Run queue: runs at once (each is a process that loads the models it needs), and at most one
+# ingest_job run (hashing a multi-GB upload is disk-bound) so episode runs keep flowing beside it.
+MAX_CONCURRENT_RUNS_ENV = "MEDIA_LAKE_MAX_CONCURRENT_RUNS"
+INGEST_RUNS_AT_ONCE = 1
+RUN_RETRIES = 2  # for runs that crash outside a step; a step's own failures are retried by its RetryPolicy
 
-DAGSTER_YAML = """\
-# Written by media-lake on first use. SQLite storage under this folder (the embedded default).
-# For production, point storage at PostgreSQL (dagster-postgres), e.g.:
-# storage:
-#   postgres:
-#     postgres_url: {env: DAGSTER_POSTGRES_URL}
+EMBEDDED_STORAGE = """\
+# The embedded default: SQLite storage under this folder. For production, set DAGSTER_POSTGRES_URL
+# before the first use, or write the storage block yourself (dagster-postgres).
+"""
+POSTGRES_STORAGE = """\
+# Production mode: runs, event logs, schedules, sensor cursors and partitions in PostgreSQL.
+storage:
+  postgres:
+    postgres_url:
+      env: DAGSTER_POSTGRES_URL
+"""
+RUNTIME_CONFIG = """\
 telemetry:
   enabled: false
 concurrency:
   pools:
-    granularity: op
-run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
+    granularity: op  # a step holds its compute class's slot only while it runs
+  runs:  # the run queue (QueuedRunCoordinator), drained by the daemon
+    max_concurrent_runs: {max_runs}
+    tag_concurrency_limits:
+      - key: {run_class_tag}
+        value: ingest
+        limit: {ingest_runs}
+run_retries:
+  enabled: true
+  max_retries: {run_retries}
+  retry_on_asset_or_op_failure: false  # op RetryPolicy and run retries must not multiply
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  poll_interval_seconds: 30
+  max_resume_run_attempts: 0  # the default run launcher cannot resume a run; dead_run_sensor fails it
+  free_slots_after_run_end_seconds: 30  # a run killed mid-step ends without giving back its pool slots
 """
+
+
+def dagster_yaml(environ=os.environ) -> str:
+    """The instance configuration written on first use: PostgreSQL storage when
+    DAGSTER_POSTGRES_URL is set, SQLite otherwise; the same run queue, retries and monitoring."""
+    storage = POSTGRES_STORAGE if environ.get(POSTGRES_URL_ENV) else EMBEDDED_STORAGE
+    max_runs = int(environ.get(MAX_CONCURRENT_RUNS_ENV) or os.cpu_count() or 2)
+    runtime = RUNTIME_CONFIG.format(
+        max_runs=max_runs, run_class_tag=TAG_RUN_CLASS, ingest_runs=INGEST_RUNS_AT_ONCE, run_retries=RUN_RETRIES
+    )
+    return "# Written by media-lake on first use (media_assets/instance.py).\n" + storage + runtime
 
 
 def dagster_home() -> Path:
@@ -36,11 +74,12 @@ def dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(DAGSTER_YAML)
+        config.write_text(dagster_yaml())
     return home
 
 
 def get_instance() -> dg.DagsterInstance:
+    """The instance, with each compute class's pool limit set (they live in its storage)."""
     dagster_home()
     instance = dg.DagsterInstance.get()
     for pool in COMPUTE_CLASSES:
@@ -48,3 +87,8 @@ def get_instance() -> dg.DagsterInstance:
         if instance.event_log_storage.get_concurrency_info(pool).slot_count != limit:
             instance.event_log_storage.set_concurrency_slots(pool, limit)
     return instance
+
+
+if __name__ == "__main__":  # `python -m media_assets.instance`: set up DAGSTER_HOME before the daemon starts
+    with get_instance() as ready:
+        print(f"DAGSTER_HOME={dagster_home()} ({type(ready.run_storage).__name__})")

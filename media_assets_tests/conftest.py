@@ -4,10 +4,12 @@ S3-compatible server on loopback."""
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import boto3
 import dagster as dg
+import psycopg2
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -157,3 +159,28 @@ def s3_endpoint(tmp_path_factory):
 def s3(s3_endpoint):
     """A plain boto3 client on the S3 server, for putting uploads and checking what was written."""
     return boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
+
+
+# --- a real PostgreSQL server (127.0.0.1:5432 here and in CI) ---------------------------
+
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+@pytest.fixture
+def postgres_db():
+    """A fresh database on the local server, dropped afterwards; without a server: a skip here, an
+    error under CI."""
+    try:
+        admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **PG)
+    except psycopg2.OperationalError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({exc})")
+    admin.autocommit = True
+    name = f"media_lake_test_{uuid.uuid4().hex[:8]}"
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    try:
+        yield name
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()

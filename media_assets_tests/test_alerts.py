@@ -6,39 +6,12 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from media_assets.lib.core import dead_letters
 from media_assets.lib.core.errors import RejectedMedia
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that keeps the JSON bodies POSTed to it."""
-
-    def __init__(self):
-        self.bodies: list[dict] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+from media_assets_tests.services import Receiver
 
 
 @pytest.fixture

@@ -3,11 +3,7 @@ on the real local server. CI has the server; on a laptop without one the test sa
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import dagster as dg
-import psycopg2
 import pytest
 
 from media_assets.definitions import defs
@@ -15,30 +11,11 @@ from media_assets.lib.core.lake import LocalStore
 from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.media_contract import MediaLimits
 from media_assets.resources import LakeResource, MediaResource
+from media_assets_tests.conftest import PG
 
 SELECTION = ["raw_media", "normalized_audio"]
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture
-def postgres_db():
-    try:
-        admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **PG)
-    except psycopg2.OperationalError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({exc})")
-    admin.autocommit = True
-    name = f"media_lake_test_{uuid.uuid4().hex[:8]}"
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    try:
-        yield name
-    finally:
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
 
 
 def test_runs_and_partitions_live_in_postgres(tmp_path, media, postgres_db) -> None:

@@ -505,3 +505,39 @@ def demo_episodes(folder: Path) -> list[Path]:
         tone(folder / "episode04_quiet_tone.flac", seconds=8.0, lufs=-35.0),
         topics,
     ]
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str  # where it lands, relative to the inbox
+    path: Path
+    fate: str  # "new" (a distinct good episode), "copy" (same bytes as a new one) or "bad"
+
+
+def mixed_batch(folder: Path) -> list[Upload]:
+    """30 uploads whose fates are known: 12 distinct good episodes (10 tones of 2 s, an ID3-tagged
+    MP3, a subtitled video), 8 copies of good ones under other names, and 10 bad ones (text named
+    as media, empty files, random bytes, cut-off MP3s, a blip below the minimum duration, a file
+    whose sidecar checksum is wrong). Sidecars, where written, sit beside their files."""
+    folder = Path(folder)
+    good = [tone(folder / f"tone{n}.wav", seconds=2.0, lufs=-20.0, freq=300.0 + 60 * n) for n in range(10)]
+    good.append(mp3_with_id3(folder / "tagged.mp3", seconds=3.0, tags={"title": "Batch episode"}))
+    good.append(video_with_subtitles(folder / "video.mp4", seconds=4.0))
+    bad = [
+        text_as_media(folder / "bad/notes.mp4"),
+        text_as_media(folder / "bad/notes.wav"),
+        empty_file(folder / "bad/empty.wav"),
+        empty_file(folder / "bad/empty.mp3"),
+        random_bytes(folder / "bad/noise.mov", seed=1),
+        random_bytes(folder / "bad/noise.flac", seed=2),
+        truncated_mp3(folder / "bad/cut.mp3", good[10], keep_bytes=400),
+        truncated_mp3(folder / "bad/cut2.mp3", good[10], keep_bytes=300),
+        tone(folder / "bad/blip.wav", seconds=0.5),
+        tone(folder / "bad/mislabeled.wav", seconds=2.0, freq=1000.0),
+    ]
+    wrong_sidecar(bad[-1])
+    return [
+        *(Upload(f"show/{n:02}-{path.name}", path, "new") for n, path in enumerate(good)),
+        *(Upload(f"copies/again-{n}-{good[n].name}", good[n], "copy") for n in range(8)),
+        *(Upload(f"show/{path.name}", path, "bad") for path in bad),
+    ]

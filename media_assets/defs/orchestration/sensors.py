@@ -11,6 +11,7 @@ lands in ./inbox.
 
 from __future__ import annotations
 
+import os
 import time
 
 import dagster as dg
@@ -21,6 +22,9 @@ from media_assets.lib.media.inbox import InboxCursor, plan
 from media_assets.lib.media.ingest import ingest
 from media_assets.resources import InboxResource, LakeResource, MediaResource
 
+# How often the inbox is listed. An upload without a sidecar must stay unchanged this long to be
+# taken, so keep it longer than an uploader may stall (tests shorten it).
+INBOX_INTERVAL_SECONDS = int(os.environ.get("MEDIA_LAKE_INBOX_INTERVAL_SECONDS", "30"))
 MAX_FILES_PER_TICK = 20
 MAX_BYTES_PER_TICK = 2 * 2**30  # hashing and probing take about 4.3 s per GB: well inside the 60 s tick timeout
 INGEST_IN_RUN_BYTES = 2**30  # an upload this large is ingested by a run of its own, whatever its size
@@ -28,7 +32,7 @@ INGEST_IN_RUN_BYTES = 2**30  # an upload this large is ingested by a run of its 
 
 @dg.sensor(
     jobs=[episode_job, ingest_job],
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=INBOX_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Ingests complete new uploads from MEDIA_LAKE_INBOX (default ./inbox; a folder or an s3:// prefix) "
     "and starts a run per new episode.",
