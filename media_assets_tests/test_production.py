@@ -216,6 +216,7 @@ def test_thirty_uploads_survive_restarts_kills_and_an_s3_outage(
             u.name for u in uploads if u.name not in sources and episode_id_for(sha256_file(u.path)) in registered
         }
         assert rejected == bad_keys
+        assert {r["attempts"] for r in records if r["stage"] == "ingest"} == {1}  # permanent: one attempt each
         assert len(sources) + len(duplicates) + len(rejected) == len(uploads) == 30
         assert sources | duplicates | rejected == {u.name for u in uploads}
         assert duplicates == {u.name for u in uploads if u.fate == "copy"} ^ (

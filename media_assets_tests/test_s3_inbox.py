@@ -128,3 +128,23 @@ def test_an_upload_too_large_for_a_tick_is_ingested_by_a_run(s3, inbox, dagster_
         )
         request = sensors.ingested_upload_sensor(context)
         assert (request.partition_key, request.run_key) == (episode_id, episode_id)
+
+
+def test_an_ingest_run_that_cannot_fetch_its_upload_dead_letters_it(inbox, dagster_env) -> None:
+    """The object is gone by the time its ingest run starts: one dead letter naming the upload
+    (replayable), and the run fails without retrying what cannot change."""
+    source = f"s3://{BUCKET}/incoming/vanished.wav"
+    lake = LakeResource(root=str(dagster_env / "lake"))
+    with dg.instance_for_test() as instance:
+        run = ingest_job.execute_in_process(
+            run_config={"ops": {"ingest_upload": {"config": {"source": source}}}},
+            instance=instance,
+            resources={"inbox": inbox, "lake": lake, "media": MediaResource()},
+            raise_on_error=False,
+        )
+        assert not run.success
+        retries = [e for e in run.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+        assert retries == []
+    (record,) = dead_letters.list_records(lake.store())
+    assert (record["stage"], record["subject"], record["payload"]["path"]) == ("ingest", source, source)
+    assert record["run_id"] == run.run_id and record["attempts"] == 1

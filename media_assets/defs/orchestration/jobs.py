@@ -5,6 +5,8 @@ import os
 import dagster as dg
 
 from media_assets.defs.episodes import RETRY_POLICY, episodes
+from media_assets.lib.core.dead_letters import dead_letter
+from media_assets.lib.core.errors import is_transient
 from media_assets.lib.media.ingest import ingest
 from media_assets.lib.stages import STAGES
 from media_assets.resources import InboxResource, LakeResource, MediaResource
@@ -41,15 +43,34 @@ def ingest_upload(
     context: dg.OpExecutionContext, config: UploadConfig, inbox: InboxResource, lake: LakeResource, media: MediaResource
 ) -> None:
     """Hash, validate and register one upload (a rejection is dead-lettered by ingest); a new
-    episode is tagged on this run, and ingested_upload_sensor starts its episode run."""
-    with inbox.fetched([config.source]) as (paths, source_of):
-        (outcome,) = ingest(
-            paths,
+    episode is tagged on this run, and ingested_upload_sensor starts its episode run. When
+    fetching or storing fails for good, the upload is dead-lettered, so `dlq replay` retries it."""
+    attempt = context.retry_number + 1
+    try:
+        with inbox.fetched([config.source]) as (paths, source_of):
+            (outcome,) = ingest(
+                paths,
+                lake.store(),
+                media.settings().limits,
+                lambda ids: context.instance.add_dynamic_partitions(episodes.name, ids),
+                source_of,
+            )
+    except Exception as exc:
+        if is_transient(exc) and attempt <= RETRY_POLICY.max_retries:
+            raise
+        dead_letter(
             lake.store(),
-            media.settings().limits,
-            lambda ids: context.instance.add_dynamic_partitions(episodes.name, ids),
-            source_of,
+            stage="ingest",
+            subject=config.source,
+            path=config.source,
+            error=exc,
+            attempts=attempt,
+            payload={"path": config.source},
+            run_id=context.run_id,
         )
+        raise dg.Failure(
+            f"ingesting {config.source} failed after {attempt} attempt(s): {exc}", allow_retries=False
+        ) from exc
     context.log.info(outcome.to_json())
     if outcome.status == "registered":
         context.instance.add_run_tags(context.run_id, {TAG_INGESTED: outcome.episode_id})

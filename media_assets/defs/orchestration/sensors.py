@@ -59,6 +59,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext, inbox: InboxResource, lake
         for upload in todo.large
     ]
     registered: list[str] = []
+    outcomes = []
     if todo.ready:
         with inbox.fetched([inbox.source_name(c.name) for c in todo.ready]) as (paths, source_of):
             outcomes = ingest(paths, lake.store(), media.settings().limits, registered.extend, source_of)
@@ -66,9 +67,10 @@ def inbox_sensor(context: dg.SensorEvaluationContext, inbox: InboxResource, lake
             context.log.info(outcome.to_json())
         new_episodes = sorted({o.episode_id for o in outcomes if o.status == "registered"})
         run_requests += [dg.RunRequest(job_name=episode_job.name, partition_key=e, run_key=e) for e in new_episodes]
-    if not run_requests and not registered:
+    if not run_requests:
+        handled = f"{len(outcomes)} upload(s) ingested, no new episode" if outcomes else "nothing new and complete"
         return dg.SensorResult(
-            skip_reason=f"nothing new and complete in {inbox.describe()} ({todo.waiting} waiting for a second look, "
+            skip_reason=f"{handled} in {inbox.describe()} ({todo.waiting} waiting for a second look, "
             f"{todo.deferred} for the next tick)",
             cursor=todo.cursor.to_json(),
         )
