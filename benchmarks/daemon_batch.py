@@ -110,7 +110,11 @@ def run_daemon(uploads, work: Path, interval: int, expected: int) -> dict:
         return {
             "seconds": round(seconds, 1),
             "accounted": accounted(env),
-            "to_requested_s": [round(requested[0], 1), round(requested[len(requested) // 2], 1), round(requested[-1], 1)],
+            "to_requested_s": [
+                round(requested[0], 1),
+                round(requested[len(requested) // 2], 1),
+                round(requested[-1], 1),
+            ],
             "to_started_s": [round(started[0], 1), round(started[len(started) // 2], 1), round(started[-1], 1)],
         }
     finally:

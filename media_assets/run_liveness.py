@@ -193,7 +193,7 @@ def reap_dead_runs(instance: dg.DagsterInstance, lake: LakeStore, pools: list[st
         )
         instance.report_run_failed(run, dead.describe())
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        if dead.episode_id and not will_retry(instance, run.run_id):
+        if dead.episode_id:  # even when run retries will re-execute it: its success resolves the record
             for stage in dead.steps or (RUN_STAGE,):
                 dead_letter(
                     lake,

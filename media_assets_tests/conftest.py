@@ -4,6 +4,7 @@ S3-compatible server on loopback."""
 from __future__ import annotations
 
 import os
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -152,6 +153,9 @@ def s3_endpoint(tmp_path_factory):
             assert host == "127.0.0.1" and port > 0
             yield f"http://{host}:{port}"
         finally:
+            # moto keeps its buckets in process-wide state that outlives the server: start the next
+            # module's server empty.
+            urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST"))
             server.stop()
 
 

@@ -4,6 +4,8 @@ Dagster's run retries will re-execute does not."""
 
 from __future__ import annotations
 
+import uuid
+
 import dagster as dg
 
 from media_assets.defs.orchestration.run_health import run_failure_dead_letters
@@ -52,7 +54,14 @@ def test_a_run_failing_outside_every_stage_is_dead_lettered_once(dagster_env) ->
 
 
 def test_a_run_that_will_be_retried_is_left_to_the_retry(dagster_env) -> None:
+    """A run that failed outside its steps (here: reported failed, as a code server does when its
+    worker vanished) is re-executed by run retries (dagster.yaml), so it is not dead-lettered."""
     instance = get_instance()
-    run, failure = _failed_run(instance, {"dagster/partition": EPISODE, "dagster/will_retry": "true"})
+    run = dg.DagsterRun(job_name="episode_job", run_id=str(uuid.uuid4()), tags={"dagster/partition": EPISODE})
+    instance.add_run(run)
+    instance.report_run_failed(run, "the run worker vanished")
+    run = instance.get_run_by_id(run.run_id)
+    assert run.tags["dagster/will_retry"] == "true"
+    (failure,) = [e.dagster_event for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)]
     _evaluate(instance, run, failure, dagster_env / "lake")
     assert dead_letters.list_records(LocalStore(dagster_env / "lake")) == []
