@@ -30,7 +30,7 @@ from media_assets.resources import LakeResource
 from media_assets_tests.conftest import EPISODE_ASSETS, PG
 from media_assets_tests.services import REPO, Receiver, TcpProxy, free_port, graphql, start_dagster, stop, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.services]
+pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.timeout(1800)]
 
 UPLOADS, LAKE = "uploads", "lake"
 INTERVAL = 10  # seconds between inbox looks (30 by default)

@@ -11,6 +11,7 @@ from media_assets.defs.orchestration.sensors import inbox_sensor
 from media_assets.demo import samples
 from media_assets.lib.core import dead_letters
 from media_assets.lib.core.lake import LocalStore
+from media_assets.lib.media.ingest import ingest
 from media_assets.resources import InboxResource, LakeResource, MediaResource, SpeechResource
 
 
@@ -25,7 +26,11 @@ def evaluate(instance, cursor, lake_root):
             "speech": SpeechResource(asr_model="tiny.en"),
         },
     )
-    return inbox_sensor(context)
+    result = inbox_sensor(context)
+    for request in result.run_requests:  # what the daemon does with them
+        tags = {"dagster/partition": request.partition_key, "dagster/run_key": request.run_key}
+        instance.add_run(dg.DagsterRun(job_name=request.job_name, tags=tags))
+    return result
 
 
 def test_new_uploads_become_partitions_and_runs(dagster_env, media, monkeypatch) -> None:
@@ -60,3 +65,25 @@ def test_new_uploads_become_partitions_and_runs(dagster_env, media, monkeypatch)
         fourth = evaluate(instance, third.cursor, lake_root)  # the duplicate, now complete: no run
         assert not fourth.run_requests
         assert len(dead_letters.list_records(LocalStore(lake_root))) == 1
+
+
+def test_an_upload_ingested_by_a_tick_that_died_still_gets_its_run(dagster_env, media, monkeypatch) -> None:
+    """A tick registered an episode, then died (daemon stopped, storage down) before its run was
+    requested: at the next look the upload is a duplicate of an episode with no run, and gets one.
+    A duplicate of an episode that has a run starts nothing."""
+    inbox = dagster_env / "uploads"
+    inbox.mkdir()
+    monkeypatch.setenv("MEDIA_LAKE_INBOX", str(inbox))
+    lake_root = dagster_env / "lake"
+    upload = shutil.copy(media["tone"], inbox / "one.wav")
+    samples.sidecar(upload)
+    with dg.instance_for_test() as instance:
+        (lost,) = ingest([upload], LocalStore(lake_root), MediaResource().settings().limits, lambda ids: None)
+        assert lost.status == "registered"  # what the dead tick did; its result never reached Dagster
+        result = evaluate(instance, None, lake_root)
+        (request,) = result.run_requests
+        assert (request.partition_key, request.run_key) == (lost.episode_id, lost.episode_id)
+
+        again = shutil.copy(media["tone"], inbox / "one again.wav")
+        samples.sidecar(again)
+        assert not evaluate(instance, result.cursor, lake_root).run_requests

@@ -7,7 +7,7 @@ import dagster as dg
 from media_assets.defs.episodes import RETRY_POLICY, episodes
 from media_assets.lib.core.dead_letters import dead_letter
 from media_assets.lib.core.errors import is_transient
-from media_assets.lib.media.ingest import ingest
+from media_assets.lib.media.ingest import Outcome, ingest
 from media_assets.lib.stages import STAGES
 from media_assets.resources import InboxResource, LakeResource, MediaResource
 
@@ -32,6 +32,17 @@ episode_job = dg.define_asset_job(
     + ", ".join(stage.name for stage in STAGES)
     + ". Each stage's quality gates run with it; a failed blocking gate stops the stages after it.",
 )
+
+
+def needs_run(instance: dg.DagsterInstance, outcome: Outcome) -> bool:
+    """Whether ingesting this upload should start its episode's run: a new episode, or a duplicate
+    of one that never had a run (its first ingest registered it, then the tick or run that did so
+    died before the run was requested)."""
+    if outcome.status == "registered":
+        return True
+    return outcome.status == "duplicate" and not instance.get_run_records(
+        filters=dg.RunsFilter(tags={"dagster/partition": outcome.episode_id}), limit=1
+    )
 
 
 class UploadConfig(dg.Config):
@@ -72,7 +83,7 @@ def ingest_upload(
             f"ingesting {config.source} failed after {attempt} attempt(s): {exc}", allow_retries=False
         ) from exc
     context.log.info(outcome.to_json())
-    if outcome.status == "registered":
+    if needs_run(context.instance, outcome):
         context.instance.add_run_tags(context.run_id, {TAG_INGESTED: outcome.episode_id})
 
 

@@ -3,7 +3,8 @@
 Each tick lists the inbox (MEDIA_LAKE_INBOX: a folder, default ./inbox, or an s3:// prefix),
 ingests the uploads that are new and complete (lib/media/inbox.py: bounded in files and bytes per
 tick), and returns add-partition requests for the registered episodes and one run request per new
-episode. Uploads too large to hash inside a tick get an ingest_job run each instead, and
+episode (or per duplicate of an episode that never had a run: a tick that died after ingesting
+leaves no run behind). Uploads too large to hash inside a tick get an ingest_job run each instead, and
 ingested_upload_sensor starts the episode run when that ingest registered one. Rejected uploads
 are dead-lettered by ingest; duplicates start nothing. On by default: `make dev` processes what
 lands in ./inbox.
@@ -17,7 +18,7 @@ import time
 import dagster as dg
 
 from media_assets.defs.episodes import episodes
-from media_assets.defs.orchestration.jobs import TAG_INGESTED, episode_job, ingest_job
+from media_assets.defs.orchestration.jobs import TAG_INGESTED, episode_job, ingest_job, needs_run
 from media_assets.lib.media.inbox import InboxCursor, plan
 from media_assets.lib.media.ingest import ingest
 from media_assets.resources import InboxResource, LakeResource, MediaResource
@@ -65,7 +66,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext, inbox: InboxResource, lake
             outcomes = ingest(paths, lake.store(), media.settings().limits, registered.extend, source_of)
         for outcome in outcomes:
             context.log.info(outcome.to_json())
-        new_episodes = sorted({o.episode_id for o in outcomes if o.status == "registered"})
+        new_episodes = sorted({o.episode_id for o in outcomes if needs_run(context.instance, o)})
         run_requests += [dg.RunRequest(job_name=episode_job.name, partition_key=e, run_key=e) for e in new_episodes]
     if not run_requests:
         handled = f"{len(outcomes)} upload(s) ingested, no new episode" if outcomes else "nothing new and complete"
