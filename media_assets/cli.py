@@ -246,16 +246,19 @@ def dlq(action: str, record_id: str | None = None, stage: str | None = None, out
 
 
 def replay(records: list[dict], out=sys.stdout) -> bool:
-    """Ingest again the uploads, and materialize again the episodes, of dead-letter records; a
-    stage that succeeds resolves its record. True when every one ended accounted for."""
+    """Ingest again the uploads of dead-letter records (then run the episodes they register, as
+    `media-lake run` does), and materialize again the episodes of the others; a stage that
+    succeeds resolves its record. True when every one ended accounted for."""
     uploads = [r["payload"]["path"] for r in records if r["stage"] == "ingest"]
-    episode_ids = sorted({r["episode_id"] for r in records if r["stage"] != "ingest" and r["episode_id"]})
+    episode_ids = {r["episode_id"] for r in records if r["stage"] != "ingest" and r["episode_id"]}
     accounted = True
     if uploads:
         with InboxResource.from_env().fetched(uploads) as (paths, source_of):  # s3:// uploads are fetched again
-            accounted = all(o.status != "rejected" for o in ingest(paths, out, source_of))
+            outcomes = ingest(paths, out, source_of)
+        accounted = all(o.status != "rejected" for o in outcomes)
+        episode_ids |= {o.episode_id for o in outcomes if o.status == "registered"}
     if episode_ids:
-        accounted &= materialize(episode_ids, None, out)
+        accounted &= materialize(sorted(episode_ids), None, out)
     return accounted
 
 

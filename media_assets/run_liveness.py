@@ -28,7 +28,6 @@ TAG_HOST = "media-lake/host"
 TAG_BOOT = "media-lake/boot-id"
 TAG_PID = "media-lake/pid"
 TAG_PID_START = "media-lake/pid-start"
-WILL_RETRY_TAG = "dagster/will_retry"  # set on a failed run by Dagster when run_retries will re-execute it
 TAG_OWNER_RUN = "media-lake/owner-run"  # the run the owner tags were written for (re-executions copy tags)
 LIVE_STATUSES = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 _STEP_EVENTS = {
@@ -167,12 +166,6 @@ def held_slots(instance: dg.DagsterInstance, pools: list[str], run_id: str) -> d
     }
 
 
-def will_retry(instance: dg.DagsterInstance, run_id: str) -> bool:
-    """Whether Dagster's run retries (dagster.yaml `run_retries`) will re-execute this failed run:
-    then the retry, not a dead letter, takes care of it."""
-    return instance.get_run_by_id(run_id).tags.get(WILL_RETRY_TAG) == "true"
-
-
 def reap_dead_runs(instance: dg.DagsterInstance, lake: LakeStore, pools: list[str]) -> list[DeadRun]:
     reaped = []
     for record in instance.get_run_records(filters=dg.RunsFilter(statuses=LIVE_STATUSES)):
@@ -193,7 +186,7 @@ def reap_dead_runs(instance: dg.DagsterInstance, lake: LakeStore, pools: list[st
         )
         instance.report_run_failed(run, dead.describe())
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        if dead.episode_id:  # even when run retries will re-execute it: its success resolves the record
+        if dead.episode_id:  # even when run retries will re-execute it: the retried stage resolves it
             for stage in dead.steps or (RUN_STAGE,):
                 dead_letter(
                     lake,

@@ -25,8 +25,9 @@ def test_replaying_a_fixed_upload_registers_it(dagster_env, media) -> None:
     samples.sidecar(upload)  # the uploader sends the right checksum
     out = io.StringIO()
     assert cli.dlq("replay", record["record_id"], out=out) is True
-    (line,) = [json.loads(text) for text in out.getvalue().splitlines()]
-    assert line["status"] == "registered"
+    ingested, ran = [json.loads(text) for text in out.getvalue().splitlines()]
+    assert ingested["status"] == "registered"  # then run, as `media-lake run` does
+    assert (ran["episode_id"], ran["status"]) == (ingested["episode_id"], "materialized")
 
 
 def test_replaying_a_failed_episode_rematerializes_it(dagster_env, media) -> None:
@@ -61,10 +62,10 @@ def test_replay_by_stage_and_all_takes_only_open_records(dagster_env, media) -> 
     samples.sidecar(uploads[0])  # only the first upload is fixed
     out = io.StringIO()
     assert cli.dlq("replay", stage="ingest", out=out) is False  # the second is still rejected
-    statuses = {
-        json.loads(line)["path"].rsplit("/", 1)[1]: json.loads(line)["status"] for line in out.getvalue().splitlines()
-    }
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    statuses = {line["path"].rsplit("/", 1)[1]: line["status"] for line in lines if "path" in line}
     assert statuses == {"a.wav": "registered", "b.wav": "rejected"}
+    assert [line["status"] for line in lines if "run_id" in line] == ["materialized"]
     (still_open,) = dead_letters.list_records(lake, open_only=True)
     assert still_open["subject"].endswith("b.wav")
 

@@ -160,3 +160,6 @@ def test_s3_objects_are_taken_at_first_sight_and_an_overwritten_key_is_new_again
     assert sorted(c.name for c in second.ready) == ["in/a.wav", "in/late.wav"]
     third = plan(object_listing(listing), second.cursor, 20, 2**30, (now + 12) * 10**9, recent_ns=S3_RECENT_NS)
     assert third.ready == []
+    listing["in/b.wav"] = (now - 4, "e5")  # overwritten within the same second: only the ETag tells
+    fourth = plan(object_listing(listing), third.cursor, 20, 2**30, (now + 13) * 10**9, recent_ns=S3_RECENT_NS)
+    assert [c.name for c in fourth.ready] == ["in/b.wav"]

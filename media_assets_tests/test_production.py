@@ -2,7 +2,7 @@
 PostgreSQL instance, the inbox and the lake on an S3 server on loopback (behind a proxy that can
 take it off the network), an alert receiver. Thirty mixed uploads arrive in three waves while the
 daemon and the webserver are restarted, a run's process is killed with SIGKILL and S3 goes away
-for 25 s. Every upload ends materialized, duplicate or dead-lettered, exactly; no stage of any
+until a step has met the outage. Every upload ends materialized, duplicate or dead-lettered, exactly; no stage of any
 episode is materialized twice; one alert per dead letter."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.timeout(1800)]
 
 UPLOADS, LAKE = "uploads", "lake"
 INTERVAL = 10  # seconds between inbox looks (30 by default)
-OUTAGE_SECONDS = 40  # longer than botocore's own retries (about 15 s), shorter than a stage's retries
+OUTAGE_SECONDS = 90  # at most; it ends once a step has asked for a retry, long before its retries run out
 LIVE = (
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -168,9 +168,11 @@ def test_thirty_uploads_survive_restarts_kills_and_an_s3_outage(
             alive=alive(),
             log=log,
         )
-        proxy.outage()
-        time.sleep(OUTAGE_SECONDS)
+        proxy.outage()  # until a step has asked for a retry (so botocore's own retries did not hide it)
+        outage_start = time.monotonic()
+        wait_for(lambda: _retries(instance, episode_runs()), OUTAGE_SECONDS, "a step to meet the outage", interval=1)
         proxy.restore()
+        print(f"S3 was down for {time.monotonic() - outage_start:.0f} s")
         upload(s3, waves[2], landed)
 
         expected = {episode_id_for(sha256_file(u.path)) for u in uploads if u.fate == "new"}
@@ -193,14 +195,9 @@ def test_thirty_uploads_survive_restarts_kills_and_an_s3_outage(
 
         # The outage: steps that met it failed as transient and were retried with growing delays.
         retried = Counter()
-        for record in episode_runs():
-            delays: dict[str, list[float]] = {}
-            for entry in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY):
-                wait = entry.dagster_event.event_specific_data.seconds_to_wait
-                delays.setdefault(entry.dagster_event.step_key, []).append(wait)
-            for step, waits in delays.items():
-                assert waits == sorted(waits), (step, waits)
-                retried[step] += len(waits)
+        for (_, step), waits in _retries(instance, episode_runs()).items():
+            assert waits == sorted(waits), (step, waits)
+            retried[step] += len(waits)
         assert retried, "no step met the S3 outage"
         print(f"steps retried through the S3 outage: {dict(retried)}")
 
@@ -245,6 +242,17 @@ def test_thirty_uploads_survive_restarts_kills_and_an_s3_outage(
         proxy.close()
         receiver.close()
         shutil.rmtree(tmp_path / "inputs", ignore_errors=True)
+
+
+def _retries(instance: dg.DagsterInstance, runs: list[dg.RunRecord]) -> dict[tuple[str, str], list[float]]:
+    """(run id, step) -> the delays its retries asked for, in order."""
+    delays: dict[tuple[str, str], list[float]] = {}
+    for record in runs:
+        run_id = record.dagster_run.run_id
+        for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY):
+            wait = entry.dagster_event.event_specific_data.seconds_to_wait
+            delays.setdefault((run_id, entry.dagster_event.step_key), []).append(wait)
+    return delays
 
 
 def _held_slots(instance: dg.DagsterInstance, run_id: str) -> list[str]:

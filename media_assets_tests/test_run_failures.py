@@ -1,14 +1,12 @@
 """A run that fails where no stage could record it (a broken code location, a worker gone, a launch
-that failed) still becomes a dead letter, once, through the run-failure sensor; a run that
-Dagster's run retries will re-execute does not."""
+that failed) still becomes a dead letter, once, through the run-failure sensor; the episode's
+next successful run resolves it."""
 
 from __future__ import annotations
 
-import uuid
-
 import dagster as dg
 
-from media_assets.defs.orchestration.run_health import run_failure_dead_letters
+from media_assets.defs.orchestration.run_health import run_failure_dead_letters, run_success_resolves
 from media_assets.instance import get_instance
 from media_assets.lib.core import dead_letters
 from media_assets.lib.core.lake import LocalStore
@@ -53,15 +51,33 @@ def test_a_run_failing_outside_every_stage_is_dead_lettered_once(dagster_env) ->
     assert record["payload"]["job"] == "broken_job"
 
 
-def test_a_run_that_will_be_retried_is_left_to_the_retry(dagster_env) -> None:
-    """A run that failed outside its steps (here: reported failed, as a code server does when its
-    worker vanished) is re-executed by run retries (dagster.yaml), so it is not dead-lettered."""
+@dg.op
+def work():
+    pass
+
+
+@dg.job
+def good_job():
+    work()
+
+
+def test_the_record_of_a_failed_run_is_resolved_when_a_later_run_succeeds(dagster_env) -> None:
+    """A run retry, a re-run from the UI or the daemon: the episode's next successful run resolves
+    the `run` record (it was written even though run retries would re-execute the run)."""
     instance = get_instance()
-    run = dg.DagsterRun(job_name="episode_job", run_id=str(uuid.uuid4()), tags={"dagster/partition": EPISODE})
-    instance.add_run(run)
-    instance.report_run_failed(run, "the run worker vanished")
-    run = instance.get_run_by_id(run.run_id)
-    assert run.tags["dagster/will_retry"] == "true"
-    (failure,) = [e.dagster_event for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)]
+    run, failure = _failed_run(instance, {"dagster/partition": EPISODE})
     _evaluate(instance, run, failure, dagster_env / "lake")
-    assert dead_letters.list_records(LocalStore(dagster_env / "lake")) == []
+    lake = LocalStore(dagster_env / "lake")
+    (record,) = dead_letters.list_records(lake, open_only=True)
+
+    retry = good_job.execute_in_process(instance=instance, tags={"dagster/partition": EPISODE})
+    (success,) = [e for e in retry.all_events if e.event_type == dg.DagsterEventType.RUN_SUCCESS]
+    context = dg.build_run_status_sensor_context(
+        sensor_name=run_success_resolves.name,
+        dagster_event=success,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(retry.run_id),
+    )
+    run_success_resolves(context, lake=LakeResource(root=str(lake.root)))
+    assert dead_letters.list_records(lake, open_only=True) == []
+    assert dead_letters.get_record(lake, record["record_id"])["resolved_at"] is not None

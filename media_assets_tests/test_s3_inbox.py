@@ -86,8 +86,9 @@ def test_new_objects_are_ingested_once_by_uri(
     monkeypatch.setenv("MEDIA_LAKE_S3_ENDPOINT_URL", s3_endpoint)
     out = io.StringIO()
     assert cli.dlq("replay", record["record_id"], out=out) is True
-    (line,) = [json.loads(text) for text in out.getvalue().splitlines()]
+    line, ran = [json.loads(text) for text in out.getvalue().splitlines()]
     assert (line["path"], line["status"]) == (f"s3://{BUCKET}/incoming/fake.mp4", "registered")
+    assert (ran["episode_id"], ran["status"]) == (line["episode_id"], "materialized")
 
 
 def test_an_upload_too_large_for_a_tick_is_ingested_by_a_run(s3, inbox, dagster_env, media, monkeypatch) -> None:

@@ -103,7 +103,10 @@ class InboxResource(dg.ConfigurableResource):
                 target = Path(scratch) / str(n) / Path(key).name
                 target.parent.mkdir()
                 client.download_file(bucket, key, str(target))
-                with contextlib.suppress(ClientError):  # no sidecar (a 404); an outage still raises
+                try:
                     client.download_file(bucket, key + SIDECAR_SUFFIX, str(target) + SIDECAR_SUFFIX)
+                except ClientError as exc:  # no sidecar is fine; a sidecar that cannot be read is not
+                    if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                        raise
                 names[target] = uri
             yield [*local, *names], lambda path: names.get(path) or as_text(path)

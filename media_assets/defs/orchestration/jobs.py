@@ -10,6 +10,7 @@ from media_assets.lib.core.errors import is_transient
 from media_assets.lib.media.ingest import Outcome, ingest
 from media_assets.lib.stages import STAGES
 from media_assets.resources import InboxResource, LakeResource, MediaResource
+from media_assets.run_liveness import tag_run_owner
 
 # How a run executes its steps (MEDIA_LAKE_EXECUTOR). in_process by default: the multiprocess
 # executor starts a process per step, which imports torch and loads its models again (a 2 s episode
@@ -21,6 +22,7 @@ if EXECUTOR not in EXECUTORS:
     raise ValueError(f"MEDIA_LAKE_EXECUTOR={EXECUTOR!r}: choose one of {', '.join(EXECUTORS)}")
 
 TAG_INGESTED = "media-lake/ingested-episode"  # set by ingest_job on its run: the episode it registered
+TAG_UPLOAD = "media-lake/upload"  # on an ingest_job run: the upload it ingests
 TAG_RUN_CLASS = "media-lake/run-class"  # the run queue limits ingest runs by it (instance.py)
 
 episode_job = dg.define_asset_job(
@@ -57,6 +59,7 @@ def ingest_upload(
     episode is tagged on this run, and ingested_upload_sensor starts its episode run. When
     fetching or storing fails for good, the upload is dead-lettered, so `dlq replay` retries it."""
     attempt = context.retry_number + 1
+    tag_run_owner(context.instance, context.run, context.get_step_execution_context())
     try:
         with inbox.fetched([config.source]) as (paths, source_of):
             (outcome,) = ingest(

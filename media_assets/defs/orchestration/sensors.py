@@ -6,7 +6,7 @@ tick), and returns add-partition requests for the registered episodes and one ru
 episode (or per duplicate of an episode that never had a run: a tick that died after ingesting
 leaves no run behind). Uploads too large to hash inside a tick get an ingest_job run each instead, and
 ingested_upload_sensor starts the episode run when that ingest registered one. Rejected uploads
-are dead-lettered by ingest; duplicates start nothing. On by default: `make dev` processes what
+are dead-lettered by ingest. On by default: `make dev` processes what
 lands in ./inbox.
 """
 
@@ -18,7 +18,7 @@ import time
 import dagster as dg
 
 from media_assets.defs.episodes import episodes
-from media_assets.defs.orchestration.jobs import TAG_INGESTED, episode_job, ingest_job, needs_run
+from media_assets.defs.orchestration.jobs import TAG_INGESTED, TAG_UPLOAD, episode_job, ingest_job, needs_run
 from media_assets.lib.media.inbox import InboxCursor, plan
 from media_assets.lib.media.ingest import ingest
 from media_assets.resources import InboxResource, LakeResource, MediaResource
@@ -55,7 +55,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext, inbox: InboxResource, lake
             job_name=ingest_job.name,
             run_key=f"ingest:{upload.name}:{upload.changed_ns}",
             run_config={"ops": {"ingest_upload": {"config": {"source": inbox.source_name(upload.name)}}}},
-            tags={"media-lake/upload": inbox.source_name(upload.name)},
+            tags={TAG_UPLOAD: inbox.source_name(upload.name)},
         )
         for upload in todo.large
     ]

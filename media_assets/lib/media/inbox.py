@@ -36,7 +36,9 @@ LOOKS_PER_READY = 5  # new files looked at per tick, per file that may be ingest
 @dataclass(frozen=True)
 class InboxCursor:
     mark_ns: int = 0  # every file whose ctime is before this was handled
-    handled: dict[str, int] = field(default_factory=dict)  # name -> changed_ns, of uploads handled at or after the mark
+    # name -> [changed_ns, state] of the uploads handled at or after the mark (the state too: an S3
+    # key overwritten within the second it was written keeps its LastModified, not its ETag)
+    handled: dict[str, list] = field(default_factory=dict)
     waiting: dict[str, str] = field(default_factory=dict)  # name -> state at its first look
 
     def to_json(self) -> str:
@@ -90,7 +92,7 @@ def plan(
     new = sorted(
         (c.changed_ns, c.name, c)
         for c in candidates
-        if c.changed_ns >= cursor.mark_ns and cursor.handled.get(c.name) != c.changed_ns
+        if c.changed_ns >= cursor.mark_ns and cursor.handled.get(c.name) != [c.changed_ns, c.state]
     )
     ready: list[Candidate] = []
     large: list[Candidate] = []
@@ -109,14 +111,14 @@ def plan(
             in_flight.append(changed)
         else:
             (large if is_large else ready).append(candidate)
-            handled[name] = changed
+            handled[name] = [changed, candidate.state]
             size += 0 if is_large else candidate.size
     mark = max(cursor.mark_ns, min([*in_flight, scanned_at_ns - recent_ns]))
     deferred = sum(1 for name in waiting if cursor.waiting.get(name) == waiting[name])
     return Plan(
         ready=ready,
         large=large,
-        cursor=InboxCursor(mark, {k: c for k, c in handled.items() if c >= mark}, waiting),
+        cursor=InboxCursor(mark, {k: v for k, v in handled.items() if v[0] >= mark}, waiting),
         waiting=len(waiting) - deferred,
         deferred=deferred,
     )
