@@ -27,7 +27,7 @@ test: install
 
 dev: install
 	$(UV) run --frozen python -m media_assets.instance
-	$(UV) run --frozen dagster dev -w workspace.yaml
+	$(UV) run --frozen dg dev
 
 bench: install
 	$(UV) run --frozen python benchmarks/normalize_audio.py

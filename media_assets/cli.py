@@ -17,6 +17,7 @@ from media_assets.defs.episodes import COMPUTE_CLASSES
 from media_assets.instance import get_instance
 from media_assets.lib.core import catalog, dead_letters
 from media_assets.lib.media import ingest as lake_ingest
+from media_assets.progress import EpisodeProgress
 from media_assets.resources import InboxResource, LakeResource, MediaResource
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -115,8 +116,9 @@ def slot_watch(instance: dg.DagsterInstance, lake, err=sys.stderr):
         watcher.join()
 
 
-def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys.stdout) -> bool:
-    """One in-process run per episode (each shows in the UI), then the catalog.
+def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys.stdout, err=sys.stderr) -> bool:
+    """One in-process run per episode (each shows in the UI), then the catalog; on a terminal,
+    a progress bar on `err`.
 
     Runs left STARTED by a process that died are cleaned up first. Returns True when every
     episode ended materialized or dead-lettered.
@@ -131,39 +133,35 @@ def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys
         raise SystemExit(f"unknown episode(s): {', '.join(unknown)} (ingest them first)")
     selection = [s for s in (select or [a.key.to_user_string() for a in episode_assets]) if s != "catalog"]
     lake = _lake(definitions).store()
-    reap_dead_runs(instance, lake)
+    reap_dead_runs(instance, lake, err)
     accounted = True
     episodes_to_run = targets if selection else []  # `--select catalog` alone refreshes only the catalog
-    for episode_id in episodes_to_run:
-        with slot_watch(instance, lake):
-            result = dg.materialize(
-                episode_assets,
-                partition_key=episode_id,
-                instance=instance,
-                resources=definitions.resources,
-                selection=selection,
-                raise_on_error=False,
-                run_config=QUIET_LOGS,
-                tags={"media-lake/episode": episode_id, **run_liveness.owner_tags()},
-            )
-        failed = sorted({e.step_key for e in result.all_events if e.is_step_failure})
-        if result.success:
-            dead_letters.resolve(lake, dead_letters.RUN_STAGE, episode_id)  # a run that had failed outside a stage
-        dead_lettered = any(r["run_id"] == result.run_id for r in dead_letters.list_records(lake))
-        accounted &= result.success or dead_lettered
-        print(
-            json.dumps(
-                {
-                    "episode_id": episode_id,
-                    "run_id": result.run_id,
-                    "status": "materialized" if result.success else "failed",
-                    "failed_steps": failed,
-                    "dead_lettered": not result.success and dead_lettered,
-                }
-            ),
-            file=out,
-            flush=True,
-        )
+    with EpisodeProgress(instance, len(episodes_to_run), len(selection), err) as progress:
+        for number, episode_id in enumerate(episodes_to_run, 1):
+            with slot_watch(instance, lake, err), progress.episode(number, episode_id):
+                result = dg.materialize(
+                    episode_assets,
+                    partition_key=episode_id,
+                    instance=instance,
+                    resources=definitions.resources,
+                    selection=selection,
+                    raise_on_error=False,
+                    run_config=QUIET_LOGS,
+                    tags={"media-lake/episode": episode_id, **run_liveness.owner_tags()},
+                )
+            failed = sorted({e.step_key for e in result.all_events if e.is_step_failure})
+            if result.success:
+                dead_letters.resolve(lake, dead_letters.RUN_STAGE, episode_id)  # a run that failed outside a stage
+            dead_lettered = any(r["run_id"] == result.run_id for r in dead_letters.list_records(lake))
+            accounted &= result.success or dead_lettered
+            line = {
+                "episode_id": episode_id,
+                "run_id": result.run_id,
+                "status": "materialized" if result.success else "failed",
+                "failed_steps": failed,
+                "dead_lettered": not result.success and dead_lettered,
+            }
+            progress.emit(json.dumps(line), out)
     dg.materialize(
         [*episode_assets, catalog_asset],
         instance=instance,

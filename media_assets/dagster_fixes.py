@@ -1,15 +1,21 @@
-"""A fix for a Dagster bug this project meets, applied on import by the code location and the CLI.
+"""Fixes for Dagster bugs this project meets, applied on import by the code location and the CLI.
 
-Dagster 1.13's `InstanceConcurrencyContext.interval_to_next_pending_claim_check` returns
+1. Dagster 1.13's `InstanceConcurrencyContext.interval_to_next_pending_claim_check` returns
 `min([0, *intervals])`, which is never positive: a run whose step waits for a pool slot never
 sleeps between checks and spins a whole core for as long as it waits (dagster PR 20367 saw this
 and was closed unmerged). The intended value is the time until the earliest pending re-check.
+
+2. When `Definitions` binds resources to a sensor's job it rebuilds the sensor passing its owners,
+which are `[]` when none were given; `[]` is not None, so every load warns that the beta parameter
+`owners` was used, and `dg dev` repeats the warning on every reload. Nobody set it: silenced.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 
+from dagster import BetaWarning
 from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
 
 
@@ -21,3 +27,7 @@ def _interval_to_next_pending_claim_check(self: InstanceConcurrencyContext) -> f
 
 
 InstanceConcurrencyContext.interval_to_next_pending_claim_check = _interval_to_next_pending_claim_check
+
+warnings.filterwarnings(
+    "ignore", message=r"Parameter `owners` of initializer `SensorDefinition.__init__`", category=BetaWarning
+)

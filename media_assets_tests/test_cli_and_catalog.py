@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -15,6 +18,7 @@ import pytest
 
 from media_assets.demo import samples
 from media_assets_tests.conftest import EPISODE_ASSETS
+from media_assets_tests.services import free_port, graphql, start_dagster, stop, wait_for
 
 CLI = [sys.executable, "-m", "media_assets.cli"]
 
@@ -130,67 +134,65 @@ def test_rerun_is_unchanged_and_visible_to_dagster(ran) -> None:
         assert event.asset_materialization.metadata["skipped_unchanged"].value is True
 
 
+def test_progress_on_a_terminal_and_only_json_lines_through_a_pipe(ran) -> None:
+    """With stderr on a terminal, `materialize` draws a progress bar there (episode n of N, the
+    stage, steps done); through pipes, stdout is one JSON line per episode and stderr stays empty."""
+    episodes = sorted(line["episode_id"] for line in ran["lines"] if line.get("status") == "registered")
+    args = ["materialize", "--select", "raw_media", "--select", "normalized_audio"]
+    args += [arg for episode in episodes for arg in ("--episode", episode)]
+    terminal, terminal_side = pty.openpty()
+    with subprocess.Popen([*CLI, *args], cwd=ran["work"], stdout=subprocess.PIPE, stderr=terminal_side) as process:
+        os.close(terminal_side)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(terminal, 65536)
+            except OSError:  # the terminal is closed once the process has exited
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        stdout = process.stdout.read().decode()
+    assert process.returncode == 0
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn.decode(errors="replace"))
+    total = len(episodes)
+    assert f"episode {total} of {total}" in screen and episodes[-1] in screen
+    assert f"{2 * total}/{2 * total}" in screen and "normalized_audio done" in screen  # the last refresh
+    assert [line["episode_id"] for line in json_lines(stdout)] == episodes
+    assert all(line.startswith("{") for line in stdout.splitlines())
+
+    piped = media_lake(*args, cwd=ran["work"])
+    assert [line["episode_id"] for line in json_lines(piped.stdout)] == episodes
+    assert piped.stdout.count("\n") == total and piped.stderr == ""
+
+
 def test_unknown_episode_is_a_usage_error(ran) -> None:
     done = media_lake("materialize", "--episode", "ffffffffffffffffffffffff", cwd=ran["work"], check=False)
     assert done.returncode != 0 and "unknown episode" in done.stderr
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_web_ui_shows_the_same_assets_partitions_and_runs(ran) -> None:
     """The Dagster webserver, loading workspace.yaml against the same instance, serves the assets,
     the episode partitions and the CLI's runs (queried through its GraphQL API)."""
-    import time
-    import urllib.request
+    port = free_port()
+    server = start_dagster("dagster-webserver", "-h", "127.0.0.1", "-p", str(port), log=ran["work"] / "webserver.log")
 
-    repo = Path(__file__).resolve().parents[1]
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "dagster-webserver"),
-            "-w",
-            str(repo / "workspace.yaml"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=repo,
-        env={**os.environ, "DAGSTER_HOME": str(ran["work"] / "home")},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def graphql(query: str) -> dict:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/graphql",
-            data=json.dumps({"query": query}).encode(),
-            headers={"content-type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())["data"]
+    def up() -> bool:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2).status == 200
+        except OSError:
+            return False
 
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "webserver did not start"
-                time.sleep(1)
-        nodes = graphql("{ assetNodes { assetKey { path } partitionKeysByDimension { partitionKeys } } }")["assetNodes"]
+        wait_for(up, 120, "the webserver", alive=[server], log=ran["work"] / "webserver.log")
+        nodes = graphql(port, "{ assetNodes { assetKey { path } partitionKeysByDimension { partitionKeys } } }")[
+            "assetNodes"
+        ]
         registered = sorted(line["episode_id"] for line in ran["lines"] if line.get("status") == "registered")
         partitions = {n["assetKey"]["path"][0]: n["partitionKeysByDimension"] for n in nodes}
         assert set(partitions) == {*EPISODE_ASSETS, "catalog"}
         assert sorted(partitions["normalized_audio"][0]["partitionKeys"]) == registered
-        runs = graphql("{ runsOrError { ... on Runs { results { status tags { key value } } } } }")
+        runs = graphql(port, "{ runsOrError { ... on Runs { results { status tags { key value } } } } }")
         episode_runs = [
             r for r in runs["runsOrError"]["results"] if any(t["key"] == "media-lake/episode" for t in r["tags"])
         ]
@@ -199,5 +201,4 @@ def test_web_ui_shows_the_same_assets_partitions_and_runs(ran) -> None:
             registered
         )
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)

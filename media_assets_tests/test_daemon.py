@@ -17,8 +17,8 @@ import pytest
 from media_assets.demo import samples
 from media_assets.instance import get_instance
 from media_assets.lib.core import dead_letters
-from media_assets.lib.core.identity import episode_id_for
 from media_assets.lib.core.lake import LocalStore, document_key
+from media_assets.lib.media.ingest import known_episode_id
 from media_assets_tests.services import start_dagster, stop, wait_for
 
 INTERVAL = 10  # seconds between inbox looks (30 by default)
@@ -74,7 +74,7 @@ def test_the_daemon_turns_uploads_into_runs_and_dead_letters(dagster_env, media,
         second = wait_for(
             lambda: len(runs()) == 2 and runs(), 240, "the run of the finished upload", alive=[daemon], log=log
         )
-        whole = episode_id_for(hashlib.sha256(mp3).hexdigest())
+        whole = known_episode_id(LocalStore(lake_root), hashlib.sha256(mp3).hexdigest())
         assert whole in {r.tags["dagster/partition"] for r in second}  # taken whole, not half-written
 
         shutil.copy(media["speech"], inbox / "good again.wav")  # the same bytes: no run

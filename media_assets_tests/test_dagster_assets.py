@@ -4,6 +4,7 @@ and data versions, and failures that become dead-letter records without retries.
 from __future__ import annotations
 
 import json
+import os
 
 import dagster as dg
 import pytest
@@ -153,6 +154,35 @@ def test_every_quality_gate_passes_on_a_good_episode_in_the_ui_and_the_lake(regi
     assert {(stage, name) for stage, name, _, _ in rows} == declared
     assert all(passed for _, _, passed, _ in rows)
     assert {name for _, name, _, blocking in rows if blocking} == {"contract", "loudness"}
+    assert_summaries_match_the_lake(result, con, episode_id)
+
+
+def assert_summaries_match_the_lake(result, con, episode_id: str) -> None:
+    """What the UI shows on each materialization is what the lake holds, and every artifact
+    it points at is there."""
+    shown = {
+        m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items()}
+        for m in (e.materialization for e in result.get_asset_materialization_events())
+    }
+
+    def one(query: str):
+        return con.execute(query, [episode_id]).fetchone()
+
+    audio = shown["normalized_audio"]
+    assert (audio["loudness_in_lufs"], audio["loudness_out_lufs"]) == one(
+        "SELECT input_i, output_i FROM loudness WHERE episode_id = ?"
+    )
+    assert shown["transcript"]["word_count"] == one("SELECT count(*) FROM transcript_words WHERE episode_id = ?")[0]
+    assert (
+        shown["diarization"]["speaker_count"]
+        == one("SELECT count(DISTINCT speaker_id) FROM speaker_turns WHERE episode_id = ?")[0]
+    )
+    titles = con.execute("SELECT title FROM chapters WHERE episode_id = ? ORDER BY chapter_index", [episode_id])
+    for title, *_ in titles.fetchall():
+        assert title in shown["chapters"]["chapter_titles"]
+    files = {name: value for metadata in shown.values() for name, value in metadata.items() if name.startswith("file_")}
+    assert {"file_audio", "file_video", "file_srt", "file_vtt", "file_mp3", "file_podcasting_chapters"} <= set(files)
+    assert all(os.path.isfile(path) for path in files.values())
 
 
 def test_corrupted_stored_bytes_fail_permanently_into_the_dead_letter_store(registered) -> None:

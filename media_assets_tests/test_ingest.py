@@ -10,9 +10,9 @@ import pytest
 
 from media_assets.demo import samples
 from media_assets.lib.core import dead_letters
-from media_assets.lib.core.identity import episode_id_for, sha256_file
-from media_assets.lib.core.lake import document_key, raw_key
-from media_assets.lib.media.ingest import ingest
+from media_assets.lib.core.identity import sha256_file
+from media_assets.lib.core.lake import document_key
+from media_assets.lib.media.ingest import ingest, known_episode_id
 from media_assets.lib.media.media_contract import MediaLimits
 from media_assets.lib.media.settings import MediaSettings
 from media_assets.lib.stages import BY_NAME
@@ -86,7 +86,7 @@ def test_symlink_target_outside_is_never_read_into_the_lake(bad_batch, lake) -> 
     inbox, _ = bad_batch
     secret_sha = sha256_file((inbox / "escape.wav").resolve())
     run_ingest([inbox], lake)
-    assert not lake.exists(raw_key(episode_id_for(secret_sha)))
+    assert known_episode_id(lake, secret_sha) is None
 
 
 def test_truncated_but_decodable_mp3_is_accepted_with_its_real_duration(tmp_path, media, lake, limits) -> None:
@@ -105,7 +105,8 @@ def test_duplicates_within_and_across_batches(tmp_path, media, lake) -> None:
     second = shutil.copy(media["tone"], tmp_path / "copy of a.wav")
     outcomes, registered = run_ingest([first, second], lake)
     assert [o.status for o in outcomes] == ["registered", "duplicate"]
-    assert outcomes[0].episode_id == outcomes[1].episode_id == episode_id_for(sha256_file(first))
+    assert outcomes[0].episode_id == outcomes[1].episode_id == known_episode_id(lake, sha256_file(first))
+    assert outcomes[0].episode_id == f"a-{sha256_file(first)[:12]}"  # the first upload's name
     again, _ = run_ingest([first], lake)
     assert again[0].status == "duplicate"
     assert registered == [outcomes[0].episode_id]

@@ -23,9 +23,9 @@ from media_assets.defs.episodes import COMPUTE_CLASSES
 from media_assets.demo import samples
 from media_assets.instance import get_instance
 from media_assets.lib.core import dead_letters
-from media_assets.lib.core.identity import episode_id_for, sha256_file
+from media_assets.lib.core.identity import sha256_file
 from media_assets.lib.core.lake import document_key
-from media_assets.lib.media.ingest import REGISTRATION, read_registration
+from media_assets.lib.media.ingest import REGISTRATION, known_episode_id, read_registration
 from media_assets.resources import LakeResource
 from media_assets_tests.conftest import EPISODE_ASSETS, PG
 from media_assets_tests.services import REPO, Receiver, TcpProxy, free_port, graphql, start_dagster, stop, wait_for
@@ -175,9 +175,12 @@ def test_thirty_uploads_survive_restarts_kills_and_an_s3_outage(
         print(f"S3 was down for {time.monotonic() - outage_start:.0f} s")
         upload(s3, waves[2], landed)
 
-        expected = {episode_id_for(sha256_file(u.path)) for u in uploads if u.fate == "new"}
+        new_bytes = {sha256_file(u.path) for u in uploads if u.fate == "new"}
         wait_for(
-            lambda: succeeded() >= expected and not [r for r in episode_runs() if r.dagster_run.status in LIVE],
+            lambda: (
+                succeeded() >= {known_episode_id(lake, sha) for sha in new_bytes}
+                and not [r for r in episode_runs() if r.dagster_run.status in LIVE]
+            ),
             1200,
             "every good upload materialized",
             interval=5,
@@ -185,6 +188,7 @@ def test_thirty_uploads_survive_restarts_kills_and_an_s3_outage(
             log=log,
         )
         time.sleep(3 * INTERVAL)  # the last uploads' ticks and the failure sensors have run
+        expected = {known_episode_id(lake, sha) for sha in new_bytes}
 
         # The killed run: failed, its slots freed, retried (not dead-lettered) and succeeded.
         killed = instance.get_run_by_id(killed.run_id)
@@ -210,7 +214,9 @@ def test_thirty_uploads_survive_restarts_kills_and_an_s3_outage(
         records = dead_letters.list_records(lake)
         rejected = {r["subject"].removeprefix(f"s3://{UPLOADS}/incoming/") for r in records if r["stage"] == "ingest"}
         duplicates = {
-            u.name for u in uploads if u.name not in sources and episode_id_for(sha256_file(u.path)) in registered
+            u.name
+            for u in uploads
+            if u.name not in sources and known_episode_id(lake, sha256_file(u.path)) in registered
         }
         assert rejected == bad_keys
         assert {r["attempts"] for r in records if r["stage"] == "ingest"} == {1}  # permanent: one attempt each

@@ -3,10 +3,11 @@ routing, retries, the dead-letter path and the quality gates, built the same way
 
 import dagster as dg
 
+from media_assets.lib import summaries
 from media_assets.lib.core import quality, tables
 from media_assets.lib.core.dead_letters import dead_letter, resolve
 from media_assets.lib.core.errors import QualityGateFailed, failure_class, failure_reason, is_transient
-from media_assets.lib.core.lake import document_key
+from media_assets.lib.core.lake import MEDIA_PREFIX, document_key
 from media_assets.lib.core.stage import Stage
 from media_assets.lib.stages import STAGES
 from media_assets.run_liveness import tag_run_owner
@@ -144,6 +145,12 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(result.fingerprint),
         metadata={
+            **{name: _metadata_value(value) for name, value in summaries.summary(document).items()},
+            **{
+                f"file_{name}": dg.MetadataValue.path(lake.uri(output["key"]))
+                for name, output in document["outputs"].items()
+                if output["key"].startswith(MEDIA_PREFIX)
+            },
             "skipped_unchanged": result.skipped,
             "fingerprint": result.fingerprint,
             "outputs": dg.MetadataValue.json(document["outputs"]),
@@ -160,6 +167,10 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
             for check, outcome in outcomes
         ],
     )
+
+
+def _metadata_value(value):
+    return dg.MetadataValue.md(value) if isinstance(value, summaries.Markdown) else value
 
 
 def _dead_letter(context, stage: str, exc: BaseException, attempt: int) -> None:

@@ -4,7 +4,9 @@ Layout (Hive-style, so DuckDB reads `<root>/<table>/*/*.parquet` with hive_parti
   <table>/episode_id=<id>/<table>.parquet      current version of a table's rows for an episode
   <document>/episode_id=<id>/<document>.json   current version of a JSON document
   media/<kind>/episode_id=<id>/<file>          normalized media and other binary artifacts
-  raw/episode_id=<id>/original                 the ingested bytes, stored under their hash
+  raw/episode_id=<id>/original                 the ingested bytes
+  identity/sha256=<sha256>/identity.json       which episode id these bytes were given (written once)
+  identity/episode_id=<id>/identity.json       which bytes that id was claimed for (written once)
 
 Every write is atomic and immutable versions stay addressable:
 - local: the bytes go to `_versions/<key>/<sha256[:16]>` (temp + rename), then the current
@@ -27,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import botocore.exceptions
+
 from media_assets.lib.core.identity import sha256_file
 
 SHA_METADATA_KEY = "sha256"
@@ -44,6 +48,7 @@ class LakeStore(Protocol):
 
     def put_bytes(self, key: str, data: bytes) -> Version: ...
     def put_file(self, key: str, source: Path, consume: bool = False) -> Version: ...
+    def put_new(self, key: str, data: bytes) -> bool: ...
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def current_sha256(self, key: str) -> str | None: ...
@@ -93,6 +98,16 @@ class LocalStore:
         finally:
             Path(tmp.name).unlink(missing_ok=True)
 
+    def put_new(self, key: str, data: bytes) -> bool:
+        """Write `data` only if `key` does not exist yet, atomically: of concurrent writers exactly
+        one gets True."""
+        with tempfile.NamedTemporaryFile(dir=self._staging_dir(), delete=False) as tmp:
+            tmp.write(data)
+        try:
+            return self._commit(key, Path(tmp.name), replace=False) is not None
+        finally:
+            Path(tmp.name).unlink(missing_ok=True)
+
     def put_file(self, key: str, source: Path, consume: bool = False) -> Version:
         """Store a copy of `source`; with `consume` (a scratch file from `scratch_dir`) the file
         itself is moved in, which saves copying large media."""
@@ -118,7 +133,9 @@ class LocalStore:
         staging.mkdir(parents=True, exist_ok=True)
         return staging
 
-    def _commit(self, key: str, staged: Path) -> Version:
+    def _commit(self, key: str, staged: Path, replace: bool = True) -> Version | None:
+        """Make `staged` an immutable version of `key`, then its current one (without `replace`,
+        only if `key` has none yet: None when it has)."""
         sha = sha256_file(staged)
         version_id = sha[:16]
         version_path = self._version_dir(key) / version_id
@@ -130,6 +147,12 @@ class LocalStore:
             os.chmod(staged, 0o444)  # versions are immutable; the current path is a hard link to one
             os.replace(staged, version_path)
         current.parent.mkdir(parents=True, exist_ok=True)
+        if not replace:
+            try:
+                os.link(version_path, current)
+            except FileExistsError:
+                return None
+            return Version(version_id, sha, is_current=True)
         link = current.with_name(f".{current.name}.{version_id}.tmp")
         link.unlink(missing_ok=True)
         os.link(version_path, link)
@@ -221,6 +244,23 @@ class S3Store:
         )
         return Version(response.get("VersionId") or sha[:16], sha, is_current=True)
 
+    def put_new(self, key: str, data: bytes) -> bool:
+        """Write `data` only if `key` does not exist yet (an S3 conditional write: of concurrent
+        writers exactly one gets True)."""
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._object_key(key),
+                Body=data,
+                Metadata={SHA_METADATA_KEY: hashlib.sha256(data).hexdigest()},
+                IfNoneMatch="*",
+            )
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                return False
+            raise
+        return True
+
     def put_file(self, key: str, source: Path, consume: bool = False) -> Version:
         """Upload a file (multipart above 8 MiB: still atomic, the object appears on completion)."""
         sha = sha256_file(Path(source))
@@ -297,8 +337,21 @@ def document_key(document: str, episode_id: str) -> str:
     return f"{document}/episode_id={episode_id}/{document}.json"
 
 
+MEDIA_PREFIX = "media/"  # the artifacts people open: audio, video, subtitles, chapters, MP3
+
+
 def media_key(kind: str, episode_id: str, filename: str) -> str:
-    return f"media/{kind}/episode_id={episode_id}/{filename}"
+    return f"{MEDIA_PREFIX}{kind}/episode_id={episode_id}/{filename}"
+
+
+def identity_key(sha256: str) -> str:
+    """Which episode id these bytes were given: written once, before the episode's first byte."""
+    return f"identity/sha256={sha256}/identity.json"
+
+
+def episode_claim_key(episode_id: str) -> str:
+    """Which bytes an episode id was claimed for: written once, before the id is given out."""
+    return f"identity/episode_id={episode_id}/identity.json"
 
 
 def raw_key(episode_id: str) -> str:

@@ -14,8 +14,9 @@ import pyarrow.parquet as pq
 from pandera.errors import SchemaError, SchemaErrors
 
 from media_assets.lib.core.errors import ContractViolation
+from media_assets.lib.core.identity import EPISODE_ID_PATTERN
 
-EPISODE_ID = pa.Check.str_matches(r"^[0-9a-f]{24}$")
+EPISODE_ID = pa.Check.str_matches(EPISODE_ID_PATTERN)
 
 _PANDAS = {"str": "string", "float": "float64", "int": "Int64", "bool": "boolean"}
 _ARROW = {"str": pyarrow.string(), "float": pyarrow.float64(), "int": pyarrow.int64(), "bool": pyarrow.bool_()}
@@ -34,7 +35,9 @@ def _col(name, dtype, description, *checks, nullable=False) -> Column:
     return Column(name, dtype, description, nullable, tuple(checks))
 
 
-_EPISODE = _col("episode_id", "str", "episode partition key (first 24 hex chars of the SHA-256)", EPISODE_ID)
+_EPISODE = _col(
+    "episode_id", "str", "episode partition key: a slug of the first upload's name and a SHA-256 prefix", EPISODE_ID
+)
 
 TABLES: dict[str, list[Column]] = {
     "episodes": [

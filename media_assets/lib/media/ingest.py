@@ -2,8 +2,10 @@
 content hash and register it as an episode. Every input ends as exactly one outcome:
 registered, duplicate or rejected (with a reason and a dead-letter record).
 
-Names are data: a path is only ever opened, never used to build a lake key; lake keys come
-from the SHA-256 of the bytes.
+Identity is the SHA-256 of the bytes. The episode id (the partition key) is a slug of the first
+upload's name plus a hash prefix, so people can find an episode in the UI; it is claimed for the
+hash before anything else is stored (`identity/`), and never changes. Names are data: a slug
+keeps only lowercase letters, digits and dashes, and a path is never built from a name.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from pathlib import Path
 from media_assets.lib.core import contracts
 from media_assets.lib.core.dead_letters import dead_letter, resolve
 from media_assets.lib.core.errors import RejectedMedia
-from media_assets.lib.core.identity import episode_id_for, read_sidecar
-from media_assets.lib.core.lake import LakeStore, document_key, raw_key
+from media_assets.lib.core.identity import episode_id_candidates, legacy_episode_id, read_sidecar
+from media_assets.lib.core.lake import LakeStore, document_key, episode_claim_key, identity_key, raw_key
 from media_assets.lib.media.media_contract import MediaLimits, inspect_media
 
 SIDECAR_SUFFIX = ".sha256"
@@ -75,7 +77,7 @@ def ingest_one(path: Path, root: Path, source: str, lake: LakeStore, limits: Med
     """Ingest the file at `path`, known to users as `source` (its path, or the URI it came from)."""
     check_location(path, root)
     media = inspect_media(path, limits, expected_sha256=read_sidecar(path))
-    episode_id = episode_id_for(media.sha256)
+    episode_id = episode_id_of(lake, media.sha256, source)
     if episode_id in seen or lake.exists(document_key(REGISTRATION, episode_id)):
         seen.add(episode_id)
         return Outcome(source, episode_id, "duplicate", "same bytes as an existing episode")
@@ -92,6 +94,38 @@ def ingest_one(path: Path, root: Path, source: str, lake: LakeStore, limits: Med
     lake.put_bytes(document_key(REGISTRATION, episode_id), contracts.dump_document(REGISTRATION, registration))
     seen.add(episode_id)
     return Outcome(source, episode_id, "registered")
+
+
+def known_episode_id(lake: LakeStore, sha256: str) -> str | None:
+    """The episode id these bytes were given, if any (also by a lake made before slugs, whose ids
+    are bare 24-hex hash prefixes)."""
+    if lake.exists(identity_key(sha256)):
+        return _identity(lake, identity_key(sha256))["episode_id"]
+    legacy = legacy_episode_id(sha256)
+    return legacy if lake.exists(document_key(REGISTRATION, legacy)) else None
+
+
+def episode_id_of(lake: LakeStore, sha256: str, name: str) -> str:
+    """The episode id of these bytes: the one they were given before, else a new one from `name`,
+    claimed for good.
+
+    Both directions are claimed with create-only writes: the id for the hash (so another content
+    whose slug and 48-bit prefix are equal gets the slug with its whole hash instead), then the
+    hash for the id (so of two uploads of the same bytes at once, both get the winner's id).
+    """
+    if (known := known_episode_id(lake, sha256)) is not None:
+        return known
+    for candidate in episode_id_candidates(sha256, name):
+        claim = contracts.dump_document("identity", {"sha256": sha256, "episode_id": candidate})
+        lake.put_new(episode_claim_key(candidate), claim)
+        if _identity(lake, episode_claim_key(candidate))["sha256"] == sha256:
+            break
+    lake.put_new(identity_key(sha256), claim)
+    return _identity(lake, identity_key(sha256))["episode_id"]
+
+
+def _identity(lake: LakeStore, key: str) -> dict:
+    return contracts.load_document("identity", lake.get_bytes(key))
 
 
 def ingest(
