@@ -1,6 +1,7 @@
 # media-lake: `make demo` runs the whole graph on the embedded default, `make test` runs the suite.
 # Both install what they need first: system tools (ffmpeg, espeak-ng, sox) when missing, uv when
-# missing, then the locked Python environment (`uv sync --frozen`).
+# missing, then the locked Python environment (`uv sync --frozen`); `make test` also Debian's
+# chromium, the browser the UI tests drive through Playwright.
 SHELL := /bin/bash
 .DEFAULT_GOAL := demo
 
@@ -12,15 +13,16 @@ export OMP_WAIT_POLICY ?= PASSIVE
 
 SYSTEM_TOOLS := ffmpeg ffprobe espeak-ng sox
 APT_PACKAGES := ffmpeg espeak-ng sox python3-venv
+BROWSER := chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/uv/bin/uv)
 
-.PHONY: demo test dev bench install system-deps
+.PHONY: demo test dev bench install system-deps browser
 
 demo: install
 	$(UV) run --frozen media-lake demo
 
-test: install
+test: install browser
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen pytest
@@ -41,6 +43,10 @@ system-deps:
 	  echo "installing system packages (missing:$$missing)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	fi
+
+browser:
+	@command -v $(BROWSER) >/dev/null || { echo "installing $(BROWSER) (for the UI tests)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(BROWSER); }
 
 $(CURDIR)/.tools/uv/bin/uv:
 	python3 -m venv $(CURDIR)/.tools/uv || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && python3 -m venv $(CURDIR)/.tools/uv; }

@@ -1,4 +1,4 @@
-"""The `media-lake` command: demo, ingest, materialize, run, sql, dlq."""
+"""The `media-lake` command: demo, ingest, materialize, run, launch, sql, dlq."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from media_assets import run_liveness
+from media_assets import remote, run_liveness
 from media_assets.defs.episodes import COMPUTE_CLASSES
 from media_assets.instance import get_instance
 from media_assets.lib.core import catalog, dead_letters
@@ -171,6 +171,18 @@ def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys
         tags=run_liveness.owner_tags(),
     )
     return accounted
+
+
+def launch(url: str, episode_ids: list[str], timeout: float, out=sys.stdout) -> bool:
+    """Launch episode runs on the webserver at `url` and wait for them; one JSON line per episode.
+    True when every run succeeded."""
+    client = remote.client_for(url)
+    run_ids = remote.launch(client, episode_ids)
+    statuses = remote.wait(client, run_ids, timeout)
+    for episode_id, run_id in run_ids.items():
+        line = {"episode_id": episode_id, "run_id": run_id, "status": statuses[episode_id].value}
+        print(json.dumps(line), file=out, flush=True)
+    return all(status == dg.DagsterRunStatus.SUCCESS for status in statuses.values())
 
 
 def sql(query: str, fmt: str = "table", out=sys.stdout) -> None:
@@ -342,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     p_mat.add_argument("--select", action="append", metavar="ASSET")
     p_run = commands.add_parser("run", help="ingest, then materialize what was ingested")
     p_run.add_argument("paths", nargs="+", type=Path)
+    p_launch = commands.add_parser("launch", help="run episodes on a running Dagster webserver (GraphQL API)")
+    p_launch.add_argument("episodes", nargs="+", metavar="EPISODE_ID")
+    p_launch.add_argument("--url", default="http://127.0.0.1:3000", help="the webserver (default: %(default)s)")
+    p_launch.add_argument("--timeout", type=float, default=6 * 3600, help="seconds to wait for the runs to end")
     p_sql = commands.add_parser("sql", help="query the lake with DuckDB")
     p_sql.add_argument("query")
     p_sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -372,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
             outcomes = ingest(args.paths)
             episode_ids = sorted({o.episode_id for o in outcomes if o.episode_id})
             ok = materialize(episode_ids, None) if episode_ids else True
+        elif args.command == "launch":
+            ok = launch(args.url, args.episodes, args.timeout)
         elif args.command == "sql":
             sql(args.query, args.format)
             ok = True
