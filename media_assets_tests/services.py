@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -132,10 +133,15 @@ def start_dagster(command: str, *args: str, log: Path, workspace: Path = REPO / 
 
 
 def stop(process: subprocess.Popen, timeout: float = 60) -> None:
-    """SIGTERM the process's session, as an operator stopping the service does."""
+    """SIGTERM the process's session, as an operator stopping the service does; SIGKILL what is
+    left of it after `timeout` seconds (a loaded machine can keep a daemon's threads busy)."""
     if process.poll() is None:
-        os.killpg(process.pid, 15)
-        process.wait(timeout=timeout)
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
 
 
 def graphql(port: int, query: str) -> dict:
