@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import os
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
-from media_assets.lib.core.settings import knobs
+from media_assets.lib.core.settings import ENV_PREFIX, knobs
 from media_assets.lib.stages import STAGES, markdown_table
-from media_assets.resources import SETTINGS_RESOURCES
+from media_assets.resources import SETTINGS_RESOURCES, SpeechResource
 
 PACKAGE = Path(__file__).resolve().parents[1] / "media_assets"
 README = PACKAGE.parent / "README.md"
@@ -100,7 +102,9 @@ def _another(value, annotation) -> object:
 
 
 @pytest.mark.parametrize("domain", SETTINGS_RESOURCES)
-def test_each_knob_has_one_default_and_one_resource_field(domain: str) -> None:
+def test_each_knob_has_one_default_and_one_resource_field(domain: str, monkeypatch) -> None:
+    for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(name)  # the declared defaults, not this machine's
     resource_class = SETTINGS_RESOURCES[domain]
     defaults = _leaves(resource_class().settings())
     lib_defaults = _leaves(type(resource_class().settings())())
@@ -113,6 +117,23 @@ def test_each_knob_has_one_default_and_one_resource_field(domain: str) -> None:
         assert len(changed) == 1, f"{domain}.{name} changes {changed}, not exactly one knob"
         wired[changed[0]] = name
     assert set(wired) == set(defaults), f"knobs without a resource field: {sorted(set(defaults) - set(wired))}"
+
+
+def test_a_run_config_that_sets_one_knob_keeps_the_others_from_the_environment(monkeypatch) -> None:
+    """Dagster builds a run's resource from the run config alone: the knobs it does not name keep
+    their MEDIA_LAKE_* values, not the declared defaults."""
+    monkeypatch.setenv("MEDIA_LAKE_ASR_MODEL", "tiny.en")
+    monkeypatch.setenv("MEDIA_LAKE_NUM_SPEAKERS", "3")
+    seen = {}
+
+    @dg.asset(required_resource_keys={"speech"})
+    def probe(context) -> None:
+        seen["settings"] = context.resources.speech.settings()
+
+    config = {"resources": {"speech": {"config": {"num_speakers": 2}}}}
+    assert dg.materialize([probe], resources={"speech": SpeechResource.from_env()}, run_config=config).success
+    assert seen["settings"].asr.model == "tiny.en"
+    assert seen["settings"].diarization.num_speakers == 2
 
 
 def test_a_setting_without_a_knob_declaration_is_refused() -> None:

@@ -31,8 +31,17 @@ class SettingsResource(dg.ConfigurableResource):
         return cls(**values)
 
     def settings(self):
-        """The domain's settings dataclass, as the stages take it."""
-        return build(self.settings_class, {name: getattr(self, name) for name in type(self).model_fields})
+        """The domain's settings dataclass, as the stages take it. A knob this resource was not
+        given keeps its `MEDIA_LAKE_<FIELD>` value: Dagster builds a run's resource from that run's
+        config alone, so a launchpad config that sets one knob would otherwise reset the others."""
+        environment = type(self).from_env()
+        return build(
+            self.settings_class,
+            {
+                name: getattr(self if name in self.model_fields_set else environment, name)
+                for name in type(self).model_fields
+            },
+        )
 
 
 def settings_resource(name: str, settings_class: type, doc: str) -> type[SettingsResource]:
