@@ -144,10 +144,19 @@ def stop(process: subprocess.Popen, timeout: float = 60) -> None:
             process.wait(timeout=timeout)
 
 
-def graphql(port: int, query: str) -> dict:
+def webserver_up(port: int) -> bool:
+    """Whether a dagster-webserver answers on the loopback port."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:

@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -18,7 +17,7 @@ import pytest
 
 from media_assets.demo import samples
 from media_assets_tests.conftest import EPISODE_ASSETS
-from media_assets_tests.services import free_port, graphql, start_dagster, stop, wait_for
+from media_assets_tests.services import free_port, graphql, start_dagster, stop, wait_for, webserver_up
 
 CLI = [sys.executable, "-m", "media_assets.cli"]
 
@@ -177,14 +176,8 @@ def test_web_ui_shows_the_same_assets_partitions_and_runs(ran) -> None:
     port = free_port()
     server = start_dagster("dagster-webserver", "-h", "127.0.0.1", "-p", str(port), log=ran["work"] / "webserver.log")
 
-    def up() -> bool:
-        try:
-            return urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2).status == 200
-        except OSError:
-            return False
-
     try:
-        wait_for(up, 120, "the webserver", alive=[server], log=ran["work"] / "webserver.log")
+        wait_for(lambda: webserver_up(port), 120, "the webserver", alive=[server], log=ran["work"] / "webserver.log")
         nodes = graphql(port, "{ assetNodes { assetKey { path } partitionKeysByDimension { partitionKeys } } }")[
             "assetNodes"
         ]

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from media_assets.demo import samples
 from media_assets.lib.core import catalog
 from media_assets.lib.core.lake import LocalStore
 from media_assets_tests.conftest import EPISODE_ASSETS
-from media_assets_tests.services import free_port, graphql, start_dagster, stop, wait_for
+from media_assets_tests.services import free_port, graphql, start_dagster, stop, wait_for, webserver_up
 
 pytestmark = pytest.mark.slow
 
@@ -69,14 +68,8 @@ def desk(tmp_path_factory):
         webserver = start_dagster("dagster-webserver", "-h", "127.0.0.1", "-p", str(port), log=log)
         daemon = start_dagster("dagster-daemon", "run", log=log)
 
-        def up() -> bool:
-            try:
-                return urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2).status == 200
-            except OSError:
-                return False
-
         try:
-            wait_for(up, 180, "the webserver", alive=[webserver, daemon], log=log)
+            wait_for(lambda: webserver_up(port), 180, "the webserver", alive=[webserver, daemon], log=log)
             yield {
                 "shots": work / "shots",
                 "work": work,
@@ -159,15 +152,8 @@ query ($key: AssetKeyInput!, $partition: String!) {
 
 def shown_metadata(port: int, asset: str, partition: str) -> dict:
     """A materialization's metadata as the UI gets it, through the webserver's GraphQL API."""
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps(
-            {"query": METADATA_QUERY, "variables": {"key": {"path": [asset]}, "partition": partition}}
-        ).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        (materialization,) = json.loads(response.read())["data"]["assetOrError"]["assetMaterializations"]
+    variables = {"key": {"path": [asset]}, "partition": partition}
+    (materialization,) = graphql(port, METADATA_QUERY, variables)["assetOrError"]["assetMaterializations"]
     values = {}
     for entry in materialization["metadataEntries"]:
         label = entry.pop("label")

@@ -15,6 +15,15 @@ class Markdown(str):
     """Text the UI renders as Markdown."""
 
 
+BY_STAGE: dict[str, Callable[[dict], dict]] = {}
+
+
+def _summarizes(figures: Callable[[dict], dict]) -> Callable[[dict], dict]:
+    """Register `figures` as the summary of the stage it is named after."""
+    BY_STAGE[figures.__name__] = figures
+    return figures
+
+
 def _clock(seconds: float) -> str:
     whole = int(seconds)
     return (
@@ -29,6 +38,7 @@ def _cell(text: str) -> str:
     return "".join(f"\\{c}" if c in "\\`*_[]<>#|" else c for c in " ".join(str(text).split()))
 
 
+@_summarizes
 def raw_media(doc: dict) -> dict:
     probe = doc["probe"]
     return {
@@ -40,6 +50,7 @@ def raw_media(doc: dict) -> dict:
     }
 
 
+@_summarizes
 def normalized_audio(doc: dict) -> dict:
     loudness = doc["loudness"]
     return {
@@ -54,15 +65,18 @@ def normalized_audio(doc: dict) -> dict:
     }
 
 
+@_summarizes
 def normalized_video(doc: dict) -> dict:
     return {"video": "none: audio-only episode"} if doc.get("skipped") else {}
 
 
+@_summarizes
 def media_metadata(doc: dict) -> dict:
     tags = {**doc["container_tags"], **doc["id3"]}
     return {"embedded_tags": len(tags), "caption_streams": len(doc["caption_streams"])}
 
 
+@_summarizes
 def transcript(doc: dict) -> dict:
     words = [w for s in doc["segments"] for w in s["words"]]
     figures = {
@@ -80,6 +94,7 @@ def transcript(doc: dict) -> dict:
     return figures
 
 
+@_summarizes
 def diarization(doc: dict) -> dict:
     talk: dict[str, float] = defaultdict(float)
     for turn in doc["turns"]:
@@ -100,15 +115,18 @@ def diarization(doc: dict) -> dict:
     }
 
 
+@_summarizes
 def speaker_transcript(doc: dict) -> dict:
     return {"subtitle_cues": doc["cue_count"], "unattributed_words": doc["unattributed_words"]}
 
 
+@_summarizes
 def chapters(doc: dict) -> dict:
     items = [f"{n}. **{_clock(c['start_time'])}** {_cell(c['title'])}" for n, c in enumerate(doc["chapters"], 1)]
     return {"chapter_count": len(doc["chapters"]), "chapter_titles": Markdown("\n".join(items) or "*no chapters*")}
 
 
+@_summarizes
 def enriched_metadata(doc: dict) -> dict:
     entities = sorted(doc["entities"], key=lambda e: (-e["mentions"], e["first_start_time"] or 0.0))[:TOP_N]
     return {
@@ -122,25 +140,9 @@ def enriched_metadata(doc: dict) -> dict:
     }
 
 
+@_summarizes
 def distribution(doc: dict) -> dict:
     return {"chapter_count": doc["chapter_count"], "mp3_size_mb": round(doc["mp3_size_bytes"] / 1e6, 3)}
-
-
-BY_STAGE: dict[str, Callable[[dict], dict]] = {
-    f.__name__: f
-    for f in (
-        raw_media,
-        normalized_audio,
-        normalized_video,
-        media_metadata,
-        transcript,
-        diarization,
-        speaker_transcript,
-        chapters,
-        enriched_metadata,
-        distribution,
-    )
-}
 
 
 def summary(document: dict) -> dict:
