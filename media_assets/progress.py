@@ -96,7 +96,10 @@ class EpisodeProgress:
         stop = threading.Event()
 
         def show() -> None:
-            ended, stage = run_state(self.instance, episode_id, since)
+            try:
+                ended, stage = run_state(self.instance, episode_id, since)
+            except Exception:  # e.g. SQLite busy: the bar waits for the next poll, the run goes on
+                return
             self.bar.update(
                 self.task,
                 description=f"episode {number} of {self.episode_count}  {episode_id}",
@@ -106,10 +109,7 @@ class EpisodeProgress:
 
         def follow() -> None:
             while not stop.wait(POLL_SECONDS):
-                try:
-                    show()
-                except Exception:  # e.g. SQLite busy: the next poll tries again
-                    continue
+                show()
 
         show()
         follower = threading.Thread(target=follow, name="progress", daemon=True)
