@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +89,18 @@ def run_worker_pid(executor: str) -> int | None:
         return os.getpid()
     parent = multiprocessing.parent_process()
     return parent.pid if executor in MULTIPROCESS_EXECUTORS and parent is not None else None
+
+
+def step_worker() -> dict:
+    """Where this step runs: host and pid, and under Celery the worker's name and the queue the
+    step came from (each step's materialization records it)."""
+    where = {"host": socket.gethostname(), "pid": os.getpid()}
+    celery = sys.modules.get("celery")  # imported only in a Celery worker or by the celery executor
+    task = celery.current_task if celery else None
+    if task is not None and task.request.hostname:
+        where["celery_worker"] = task.request.hostname
+        where["queue"] = (task.request.delivery_info or {}).get("routing_key", "").removesuffix(".execute_plan")
+    return where
 
 
 def owner_tags(pid: int | None = None) -> dict[str, str]:

@@ -10,14 +10,16 @@ from media_assets.lib.core.errors import QualityGateFailed, failure_class, failu
 from media_assets.lib.core.lake import MEDIA_PREFIX, document_key
 from media_assets.lib.core.stage import Stage
 from media_assets.lib.stages import STAGES
-from media_assets.run_liveness import tag_run_owner
+from media_assets.run_liveness import step_worker, tag_run_owner
 
 episodes = dg.DynamicPartitionsDefinition(name="episodes")
 
 RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
-# One compute class per asset; each becomes a local pool, a Celery queue and a k8s pod spec.
-_K8S = {
+# One compute class per asset; each becomes a local pool, a Celery queue and a k8s pod spec: the
+# `dagster-k8s/config` of its step pods (k8s_job_executor), also the pod of its Celery workers
+# (k8s/workers.yaml). Security context and scratch volumes are set for every pod in k8s/values.yaml.
+STEP_POD_CONFIG = {
     "gpu-transcription": {
         "container_config": {
             "resources": {
@@ -43,7 +45,7 @@ _K8S = {
         "pod_spec_config": {"node_selector": {"media-lake/node-pool": "cpu"}},
     },
 }
-COMPUTE_CLASSES = tuple(_K8S)
+COMPUTE_CLASSES = tuple(STEP_POD_CONFIG)
 
 
 def compute(compute_class: str) -> dict:
@@ -53,7 +55,7 @@ def compute(compute_class: str) -> dict:
         "op_tags": {
             "media-lake/compute": compute_class,
             "dagster-celery/queue": compute_class,
-            "dagster-k8s/config": _K8S[compute_class],
+            "dagster-k8s/config": STEP_POD_CONFIG[compute_class],
         },
         "tags": {"compute": compute_class},
     }
@@ -152,6 +154,7 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
                 if output["key"].startswith(MEDIA_PREFIX)
             },
             "skipped_unchanged": result.skipped,
+            "worker": dg.MetadataValue.json(step_worker()),
             "fingerprint": result.fingerprint,
             "outputs": dg.MetadataValue.json(document["outputs"]),
             "lake_document": dg.MetadataValue.path(lake.uri(document_key(stage.name, episode_id))),

@@ -1,25 +1,15 @@
 """episode_job: every stage of one episode; ingest_job: one upload too large to ingest in a tick."""
 
-import os
-
 import dagster as dg
 
 from media_assets.defs.episodes import RETRY_POLICY, episodes
+from media_assets.defs.orchestration.executors import chosen_executor
 from media_assets.lib.core.dead_letters import dead_letter
 from media_assets.lib.core.errors import is_transient
 from media_assets.lib.media.ingest import Outcome, ingest
 from media_assets.lib.stages import STAGES
 from media_assets.resources import InboxResource, LakeResource, MediaResource
 from media_assets.run_liveness import tag_run_owner
-
-# How a run executes its steps (MEDIA_LAKE_EXECUTOR). in_process by default: the multiprocess
-# executor starts a process per step, which imports torch and loads its models again (a 2 s episode
-# took 4 min on 2 cores, two runs at once); in one process they load once per run, and runs go
-# side by side through the run queue.
-EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
-EXECUTOR = os.environ.get("MEDIA_LAKE_EXECUTOR", "in_process")
-if EXECUTOR not in EXECUTORS:
-    raise ValueError(f"MEDIA_LAKE_EXECUTOR={EXECUTOR!r}: choose one of {', '.join(EXECUTORS)}")
 
 TAG_INGESTED = "media-lake/ingested-episode"  # set by ingest_job on its run: the episode it registered
 TAG_UPLOAD = "media-lake/upload"  # on an ingest_job run: the upload it ingests
@@ -29,7 +19,7 @@ episode_job = dg.define_asset_job(
     "episode_job",
     selection=dg.AssetSelection.assets(*(stage.name for stage in STAGES)),
     partitions_def=episodes,
-    executor_def=EXECUTORS[EXECUTOR],
+    executor_def=chosen_executor(),
     description="Every stage of an episode, in graph order: "
     + ", ".join(stage.name for stage in STAGES)
     + ". Each stage's quality gates run with it; a failed blocking gate stops the stages after it.",
