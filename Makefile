@@ -17,7 +17,7 @@ BROWSER := chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/uv/bin/uv)
 
-.PHONY: demo test dev bench install system-deps browser
+.PHONY: demo test dev bench install system-deps browser image image-gpu image-check image-tools
 
 demo: install
 	$(UV) run --frozen media-lake demo
@@ -33,6 +33,31 @@ dev: install
 
 bench: install
 	$(UV) run --frozen python benchmarks/normalize_audio.py
+
+# Images, built with podman (no Docker engine needed). Where no image registry is reachable, the
+# base is made from Debian's packages with debootstrap and imported as $(IMAGE_BASE); elsewhere
+# `make image IMAGE_BASE=debian:bookworm-slim` pulls the official one. The host's CA bundle goes in
+# as a build secret, for builds behind a TLS-intercepting proxy.
+IMAGE ?= media-lake:latest
+IMAGE_GPU ?= media-lake-gpu:latest
+IMAGE_BASE ?= localhost/debian:bookworm-slim
+PODMAN_BUILD := podman build --format docker --isolation=chroot --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt
+
+image: image-tools
+	@podman image exists $(IMAGE_BASE) || { [[ $(IMAGE_BASE) == localhost/* ]] && bash k8s/debian-base.sh $(IMAGE_BASE); }
+	$(PODMAN_BUILD) --build-arg BASE=$(IMAGE_BASE) -t $(IMAGE) -f Dockerfile .
+
+image-gpu: image
+	$(PODMAN_BUILD) --build-arg BASE=$(IMAGE) -t $(IMAGE_GPU) -f Dockerfile.gpu .
+
+# `media-lake demo` inside the built image, offline (podman cannot start containers on every kernel:
+# this mounts the image's file system and runs it with chroot).
+image-check: image
+	bash k8s/image-check.sh $(IMAGE)
+
+image-tools:
+	@command -v podman >/dev/null && command -v debootstrap >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq podman buildah debootstrap fuse-overlayfs uidmap; }
 
 install: system-deps $(UV)
 	$(UV) sync --frozen

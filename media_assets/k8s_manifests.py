@@ -1,0 +1,143 @@
+"""k8s/workers.yaml, rendered: per compute class, a Deployment of Celery workers bound to its queue
+and a KEDA ScaledObject that sizes it by the queue's length on RabbitMQ.
+
+Nothing in the output is declared twice: each worker pod takes its resources, node pool and GPU
+toleration from the class's step pod config (defs/episodes.py STEP_POD_CONFIG), and its image,
+secrets, security context and scratch volume from k8s/values.yaml, so Celery workers and
+k8s_job_executor step pods of a class look alike. Run `python -m media_assets.k8s_manifests`
+after changing either; the test suite fails while k8s/workers.yaml is stale.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+
+from media_assets.defs.episodes import STEP_POD_CONFIG
+
+K8S_DIR = Path(__file__).resolve().parent.parent / "k8s"
+GPU_CLASS = "gpu-transcription"
+APP = "media-lake-worker"
+BROKER_AUTH = "media-lake-rabbitmq"
+# KEDA targets: ready messages per worker replica. A GPU step runs for minutes and a GPU node is
+# dear, so one waiting step is worth a replica, and idle GPU workers go to zero after 10 minutes.
+# CPU steps are short; a few waiting steps per replica keep pods from flapping, and one replica
+# of each stays up so a new episode's first steps start without a cold pod.
+SCALING = {
+    "gpu-transcription": {"value": 1, "min": 0, "max": 4, "cooldown": 600},
+    "cpu-normalization": {"value": 2, "min": 1, "max": 8, "cooldown": 300},
+    "cpu-nlp": {"value": 2, "min": 1, "max": 8, "cooldown": 300},
+    "cpu-metadata": {"value": 5, "min": 1, "max": 4, "cooldown": 300},
+}
+# One step at a time per worker pod (its requests are one step's); CUDA wants the solo pool.
+WORKER_ARGS = {GPU_CLASS: ["--concurrency", "1", "--pool", "solo"]}
+DEFAULT_WORKER_ARGS = ["--concurrency", "1"]
+
+
+def worker_deployment(compute_class: str, values: dict) -> dict:
+    """The Celery workers of one compute class, in the code location's image and security context."""
+    step = STEP_POD_CONFIG[compute_class]
+    code = values["dagster-user-deployments"]["deployments"][0]
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    run_pod = launcher["runK8sConfig"]
+    image = f"{code['image']['repository']}{'-gpu' if compute_class == GPU_CLASS else ''}:{code['image']['tag']}"
+    labels = {"app.kubernetes.io/name": APP, "media-lake/compute": compute_class}
+    container = {
+        "name": "worker",
+        "image": image,
+        "imagePullPolicy": code["image"]["pullPolicy"],
+        "command": ["dagster-celery", "worker", "start", "-A", "media_assets.celery_app"],
+        "args": ["-n", compute_class, "-q", compute_class, "--", *WORKER_ARGS.get(compute_class, DEFAULT_WORKER_ARGS)],
+        "env": [
+            *(e for e in code["env"] if e["name"] != "MEDIA_LAKE_EXECUTOR"),
+            {"name": "DAGSTER_HOME", "value": "/tmp"},  # dagster-celery writes its worker config there
+            {  # the chart's instance reads the PostgreSQL password from this variable
+                "name": "DAGSTER_PG_PASSWORD",
+                "valueFrom": {
+                    "secretKeyRef": {"name": values["global"]["postgresqlSecretName"], "key": "postgresql-password"}
+                },
+            },
+        ],
+        "envFrom": [{"secretRef": {"name": secret["name"]}} for secret in launcher["envSecrets"]],
+        "resources": step["container_config"]["resources"],
+        "securityContext": run_pod["containerConfig"]["securityContext"],
+        "volumeMounts": run_pod["containerConfig"]["volumeMounts"],
+    }
+    pod = {
+        "securityContext": run_pod["podSpecConfig"]["securityContext"],
+        "terminationGracePeriodSeconds": 3600,  # a warm shutdown lets the running step finish
+        "nodeSelector": step["pod_spec_config"]["node_selector"],
+        **({"tolerations": step["pod_spec_config"]["tolerations"]} if "tolerations" in step["pod_spec_config"] else {}),
+        "containers": [container],
+        "volumes": run_pod["podSpecConfig"]["volumes"],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": f"{APP}-{compute_class}", "namespace": launcher["jobNamespace"], "labels": dict(labels)},
+        "spec": {
+            "replicas": SCALING[compute_class]["min"],
+            "selector": {"matchLabels": dict(labels)},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": pod},
+        },
+    }
+
+
+def scaled_object(compute_class: str, namespace: str) -> dict:
+    scaling = SCALING[compute_class]
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": f"{APP}-{compute_class}", "namespace": namespace},
+        "spec": {
+            "scaleTargetRef": {"name": f"{APP}-{compute_class}"},
+            "pollingInterval": 15,
+            "cooldownPeriod": scaling["cooldown"],
+            "minReplicaCount": scaling["min"],
+            "maxReplicaCount": scaling["max"],
+            "triggers": [
+                {
+                    "type": "rabbitmq",
+                    "metadata": {
+                        "protocol": "amqp",
+                        "queueName": compute_class,
+                        "mode": "QueueLength",
+                        "value": str(scaling["value"]),
+                    },
+                    "authenticationRef": {"name": BROKER_AUTH},
+                }
+            ],
+        },
+    }
+
+
+def trigger_authentication(namespace: str) -> dict:
+    """KEDA reads the broker's URL from the same Secret the workers use."""
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "TriggerAuthentication",
+        "metadata": {"name": BROKER_AUTH, "namespace": namespace},
+        "spec": {"secretTargetRef": [{"parameter": "host", "name": "media-lake", "key": "MEDIA_LAKE_CELERY_BROKER"}]},
+    }
+
+
+def worker_manifests(values: dict) -> list[dict]:
+    namespace = values["runLauncher"]["config"]["k8sRunLauncher"]["jobNamespace"]
+    manifests = [trigger_authentication(namespace)]
+    for compute_class in STEP_POD_CONFIG:
+        manifests += [worker_deployment(compute_class, values), scaled_object(compute_class, namespace)]
+    return manifests
+
+
+def render(values_path: Path = K8S_DIR / "values.yaml") -> str:
+    values = yaml.safe_load(values_path.read_text())
+    header = "# Rendered by `python -m media_assets.k8s_manifests` from k8s/values.yaml and the compute classes.\n"
+    return header + yaml.safe_dump_all(worker_manifests(values), sort_keys=False, explicit_start=True, width=120)
+
+
+if __name__ == "__main__":
+    target = K8S_DIR / "workers.yaml"
+    target.write_text(render())
+    print(f"wrote {target}", file=sys.stderr)
