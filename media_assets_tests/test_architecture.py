@@ -143,3 +143,28 @@ def test_a_setting_without_a_knob_declaration_is_refused() -> None:
 
     with pytest.raises(TypeError, match=r"Loose\.threshold is neither"):
         knobs(Loose)
+
+
+@pytest.mark.parametrize(
+    ("setting", "executor"),
+    [
+        (None, "in_process"),
+        ("in_process", "in_process"),
+        ("multiprocess", "multiprocess"),
+        ("celery", "celery"),
+        ("k8s", "k8s"),
+    ],
+)
+def test_the_executor_is_chosen_by_configuration(setting: str | None, executor: str) -> None:
+    """MEDIA_LAKE_EXECUTOR picks episode_job's executor; the Celery one is configured with the
+    broker and backend its workers' app uses (media_assets.celery_app)."""
+    from media_assets.defs.orchestration.executors import CELERY_CONFIG, celery_app_args, chosen_executor
+
+    chosen = chosen_executor({} if setting is None else {"MEDIA_LAKE_EXECUTOR": setting})
+    assert chosen.name == executor
+    if executor == "celery":
+        app = celery_app_args()
+        assert (app["broker"], app["backend"]) == (CELERY_CONFIG["broker"], CELERY_CONFIG["backend"])
+        assert app["config_source"].worker_prefetch_multiplier == 1
+    with pytest.raises(ValueError, match="choose one of in_process, multiprocess, celery, k8s"):
+        chosen_executor({"MEDIA_LAKE_EXECUTOR": "dask"})
