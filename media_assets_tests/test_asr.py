@@ -300,6 +300,7 @@ def test_base_is_assembled_once_and_checksummed(base_settings: AsrSettings) -> N
     assert asr.resolve_model(base_settings) == str(model_dir)
     assert (model_dir / "model.bin").stat().st_mtime_ns == built  # reused, not rebuilt
     assert [p.name for p in model_dir.parent.iterdir()] == [model_dir.name]  # no temp dir left behind
+    assert model_dir.stat().st_mode & 0o777 == 0o755  # readable by other users (built as root in the image)
 
 
 def test_base_conversation_with_language_detection(media: dict, base_settings: AsrSettings) -> None:

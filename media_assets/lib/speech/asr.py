@@ -172,6 +172,7 @@ def _assemble_base(cache_dir: Path) -> Path:
             )
         for name in _BASE_FILES:
             shutil.copyfile(part2 / name, tmp / name)
+        tmp.chmod(0o755)  # mkdtemp's 0700 would keep every other user (an image's runtime user) out
         try:
             tmp.rename(target)
         except OSError:
