@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -130,18 +131,19 @@ def run_figures(env: dict[str, str]) -> list[dict]:
         )
         for record in records:
             assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS, record.dagster_run.run_id
-            events = [e for e in instance.all_logs(record.dagster_run.run_id) if e.dagster_event]
-            kind = {e: e.dagster_event.event_type for e in events}
+            events = [
+                (e.dagster_event.event_type, e) for e in instance.all_logs(record.dagster_run.run_id) if e.dagster_event
+            ]
             first = {}
-            for e in events:
-                first.setdefault((kind[e], e.step_key), e.timestamp)
+            for kind, e in events:
+                first.setdefault((kind, e.step_key), e.timestamp)
             submitted = {
                 e.step_key: e.timestamp
-                for e in events
-                if kind[e] == dg.DagsterEventType.ENGINE_EVENT and "Submitting celery task" in (e.message or "")
+                for kind, e in events
+                if kind == dg.DagsterEventType.ENGINE_EVENT and "Submitting celery task" in (e.message or "")
             }
-            start = {k: t for (t_kind, k), t in first.items() if t_kind == dg.DagsterEventType.STEP_START}
-            end = {k: t for (t_kind, k), t in first.items() if t_kind == dg.DagsterEventType.STEP_SUCCESS}
+            start = {k: t for (kind, k), t in first.items() if kind == dg.DagsterEventType.STEP_START}
+            end = {k: t for (kind, k), t in first.items() if kind == dg.DagsterEventType.STEP_SUCCESS}
             run_start = first[(dg.DagsterEventType.RUN_START, None)]
             run_end = first[(dg.DagsterEventType.RUN_SUCCESS, None)]
             figures.append(
@@ -170,6 +172,7 @@ def main() -> None:
     uploads = [samples.speech(work / "inputs" / f"episode-{n}.wav", text) for n, text in enumerate(SCRIPTS, 1)]
     results = {}
     for side in ("in_process", "celery"):
+        shutil.rmtree(work / side, ignore_errors=True)  # a fresh lake: nothing skipped as unchanged
         database = postgres_database()
         try:
             env = side_env(work, side, database)
