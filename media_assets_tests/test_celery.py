@@ -130,8 +130,9 @@ def test_steps_run_on_the_worker_of_their_compute_class(
         start_worker("gpu", [GPU_QUEUE], logs / "gpu.log", "--concurrency", "1", "--pool", "solo"),
         start_worker("cpu", CPU_QUEUES, logs / "cpu.log", "--concurrency", "2"),
     ]
+    runs = []
     try:
-        runs = [execute_episode_job(episode_id, logs / f"run-{n}.log") for n, episode_id in enumerate(episode_ids)]
+        runs += [execute_episode_job(episode_id, logs / f"run-{n}.log") for n, episode_id in enumerate(episode_ids)]
         for run in runs:
             wait_for(lambda run=run: run.poll() is not None, 480, "the runs", alive=workers, log=logs / "gpu.log")
         records = instance.get_run_records(dg.RunsFilter(job_name="episode_job"))
@@ -140,6 +141,9 @@ def test_steps_run_on_the_worker_of_their_compute_class(
             (log.name, log.read_text()[-3000:]) for log in sorted(logs.iterdir())
         ]
     finally:
+        for process in runs:
+            if process.poll() is None:  # a run still waiting on a step when the test failed
+                process.kill()
         for worker in workers:
             stop(worker)
 
