@@ -44,7 +44,7 @@ IMAGE_BASE ?= localhost/debian:bookworm-slim
 PODMAN_BUILD := podman build --format docker --isolation=chroot --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt
 
 image: image-tools
-	@podman image exists $(IMAGE_BASE) || { [[ $(IMAGE_BASE) == localhost/* ]] && bash k8s/debian-base.sh $(IMAGE_BASE); }
+	@podman image exists $(IMAGE_BASE) || ! [[ $(IMAGE_BASE) == localhost/* ]] || $(SUDO) bash k8s/debian-base.sh $(IMAGE_BASE)
 	$(PODMAN_BUILD) --build-arg BASE=$(IMAGE_BASE) -t $(IMAGE) -f Dockerfile .
 
 image-gpu: image
@@ -53,7 +53,7 @@ image-gpu: image
 # `media-lake demo` inside the built image, offline (podman cannot start containers on every kernel:
 # this mounts the image's file system and runs it with chroot).
 image-check: image
-	bash k8s/image-check.sh $(IMAGE)
+	$(SUDO) bash k8s/image-check.sh $(IMAGE)
 
 image-tools:
 	@command -v podman >/dev/null && command -v debootstrap >/dev/null || { $(SUDO) apt-get update -qq && \

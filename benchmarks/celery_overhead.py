@@ -37,6 +37,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent
+WORKERS = [  # name, queues, Celery options
+    ("gpu", ["gpu-transcription"], ("--concurrency", "1", "--pool", "solo")),
+    ("cpu", ["cpu-normalization", "cpu-metadata", "cpu-nlp"], ("--concurrency", "1")),
+]
 SCRIPTS = [
     "Celery workers take steps from queues. Each queue serves one kind of hardware, and every step "
     "goes to the queue of its compute class.",
@@ -113,8 +117,9 @@ def start_worker(env, name: str, queues: list[str], log: Path, *args: str) -> tu
             start_new_session=True,
         )
     while "ready." not in log.read_text():
-        if worker.poll() is not None:
-            raise SystemExit(f"worker {name} exited: {log.read_text()[-2000:]}")
+        if worker.poll() is not None or time.monotonic() - started > 300:
+            os.killpg(worker.pid, 9)
+            raise SystemExit(f"worker {name} not ready: {log.read_text()[-2000:]}")
         time.sleep(0.2)
     return worker, time.monotonic() - started
 
@@ -180,15 +185,11 @@ def main() -> None:
             logs.mkdir(parents=True, exist_ok=True)
             episode_ids = ingest(env, uploads)
             workers, worker_start = [], {}
-            if side == "celery":
-                for name, queues, extra in (
-                    ("gpu", ["gpu-transcription"], ("--concurrency", "1", "--pool", "solo")),
-                    ("cpu", ["cpu-normalization", "cpu-metadata", "cpu-nlp"], ("--concurrency", "1")),
-                ):
+            try:
+                for name, queues, extra in WORKERS if side == "celery" else ():
                     worker, seconds = start_worker(env, name, queues, logs / f"{name}.log", *extra)
                     workers.append(worker)
                     worker_start[name] = seconds
-            try:
                 started = time.monotonic()
                 for n, episode_id in enumerate(episode_ids):
                     run_episode(env, episode_id, logs / f"run-{n}.log")

@@ -2,19 +2,23 @@
 # Runs `media-lake demo` inside a built image, offline, and checks what it wrote. Containers
 # cannot be started on every kernel (podman run needs cgroup support some VMs lack), so this runs
 # the image's own file system with chroot: a writable container layer (podman create + mount),
-# the image's user and environment, /out as the working directory, and no network at all (unshare --net).
+# the image's user and environment, /out as the working directory, and no network at all
+# (unshare --net). Needs root.
 set -euo pipefail
 image=${1:-media-lake:latest}
 out=$(mktemp -d)
-container=$(podman create --no-healthcheck "$image")
-root=$(podman mount "$container")
+container="" root=""
 cleanup() {
-  umount -R "$root/out" "$root/dev" "$root/proc" 2>/dev/null || true
-  podman umount "$container" >/dev/null; podman rm "$container" >/dev/null; rm -rf "$out"
+  set +e
+  if [ -n "$root" ]; then umount -R "$root/out" "$root/dev" "$root/proc" 2>/dev/null; fi
+  if [ -n "$container" ]; then podman umount "$container" >/dev/null; podman rm "$container" >/dev/null; fi
+  rm -rf "$out"
 }
 trap cleanup EXIT
+container=$(podman create --no-healthcheck "$image")
+root=$(podman mount "$container")
 mount -t proc proc "$root/proc"
-mount --rbind /dev "$root/dev"
+mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"  # unmounting it never reaches the host's /dev
 mkdir -p "$root/out" && chown 10001:10001 "$out" && mount --bind "$out" "$root/out"
 inspect() { podman image inspect "$image" --format "$1"; }
 user=$(inspect '{{.Config.User}}')

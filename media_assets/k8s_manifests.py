@@ -21,17 +21,22 @@ K8S_DIR = Path(__file__).resolve().parent.parent / "k8s"
 GPU_CLASS = "gpu-transcription"
 APP = "media-lake-worker"
 BROKER_AUTH = "media-lake-rabbitmq"
-# KEDA targets: ready messages per worker replica. A GPU step runs for minutes and a GPU node is
+# KEDA targets: ready messages per worker replica (steps are acknowledged when they end, so a
+# running step is not counted and a waiting one is). A GPU step runs for minutes and a GPU node is
 # dear, so one waiting step is worth a replica, and idle GPU workers go to zero after 10 minutes.
 # CPU steps are short; a few waiting steps per replica keep pods from flapping, and one replica
-# of each stays up so a new episode's first steps start without a cold pod.
+# of each stays up so a new episode's first steps start without a cold pod. Every scale-down
+# waits for `settle` seconds of lower demand (a new pod loads its models again).
 SCALING = {
-    "gpu-transcription": {"value": 1, "min": 0, "max": 4, "cooldown": 600},
-    "cpu-normalization": {"value": 2, "min": 1, "max": 8, "cooldown": 300},
-    "cpu-nlp": {"value": 2, "min": 1, "max": 8, "cooldown": 300},
-    "cpu-metadata": {"value": 5, "min": 1, "max": 4, "cooldown": 300},
+    "gpu-transcription": {"value": 1, "min": 0, "max": 4, "settle": 600},
+    "cpu-normalization": {"value": 2, "min": 1, "max": 8, "settle": 300},
+    "cpu-nlp": {"value": 2, "min": 1, "max": 8, "settle": 300},
+    "cpu-metadata": {"value": 5, "min": 1, "max": 4, "settle": 300},
 }
 # One step at a time per worker pod (its requests are one step's); CUDA wants the solo pool.
+# `celery` itself is the container's process (PID 1), so SIGTERM reaches it and it finishes its
+# step before it stops (a warm shutdown); `dagster-celery worker start` would hold it as a child.
+WORKER_COMMAND = ["celery", "-A", "media_assets.celery_app", "worker", "--loglevel", "INFO"]
 WORKER_ARGS = {GPU_CLASS: ["--concurrency", "1", "--pool", "solo"]}
 DEFAULT_WORKER_ARGS = ["--concurrency", "1"]
 
@@ -48,11 +53,16 @@ def worker_deployment(compute_class: str, values: dict) -> dict:
         "name": "worker",
         "image": image,
         "imagePullPolicy": code["image"]["pullPolicy"],
-        "command": ["dagster-celery", "worker", "start", "-A", "media_assets.celery_app"],
-        "args": ["-n", compute_class, "-q", compute_class, "--", *WORKER_ARGS.get(compute_class, DEFAULT_WORKER_ARGS)],
+        "command": WORKER_COMMAND,
+        "args": [
+            "-Q",
+            compute_class,
+            "-n",
+            f"{compute_class}@%h",
+            *WORKER_ARGS.get(compute_class, DEFAULT_WORKER_ARGS),
+        ],
         "env": [
             *(e for e in code["env"] if e["name"] != "MEDIA_LAKE_EXECUTOR"),
-            {"name": "DAGSTER_HOME", "value": "/tmp"},  # dagster-celery writes its worker config there
             {  # the chart's instance reads the PostgreSQL password from this variable
                 "name": "DAGSTER_PG_PASSWORD",
                 "valueFrom": {
@@ -77,8 +87,7 @@ def worker_deployment(compute_class: str, values: dict) -> dict:
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": f"{APP}-{compute_class}", "namespace": launcher["jobNamespace"], "labels": dict(labels)},
-        "spec": {
-            "replicas": SCALING[compute_class]["min"],
+        "spec": {  # no replicas: KEDA sets them, and `kubectl apply` must not reset them
             "selector": {"matchLabels": dict(labels)},
             "template": {"metadata": {"labels": dict(labels)}, "spec": pod},
         },
@@ -94,9 +103,14 @@ def scaled_object(compute_class: str, namespace: str) -> dict:
         "spec": {
             "scaleTargetRef": {"name": f"{APP}-{compute_class}"},
             "pollingInterval": 15,
-            "cooldownPeriod": scaling["cooldown"],
+            "cooldownPeriod": scaling["settle"],  # the last replica to zero
             "minReplicaCount": scaling["min"],
             "maxReplicaCount": scaling["max"],
+            "advanced": {  # every other scale-down
+                "horizontalPodAutoscalerConfig": {
+                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": scaling["settle"]}}
+                }
+            },
             "triggers": [
                 {
                     "type": "rabbitmq",

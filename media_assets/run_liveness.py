@@ -99,7 +99,8 @@ def step_worker() -> dict:
     task = celery.current_task if celery else None
     if task is not None and task.request.hostname:
         where["celery_worker"] = task.request.hostname
-        where["queue"] = (task.request.delivery_info or {}).get("routing_key", "").removesuffix(".execute_plan")
+        routing_key = (task.request.delivery_info or {}).get("routing_key") or ""
+        where["queue"] = routing_key.removesuffix(".execute_plan")
     return where
 
 

@@ -165,6 +165,6 @@ def test_the_executor_is_chosen_by_configuration(setting: str | None, executor: 
     if executor == "celery":
         app = celery_app_args()
         assert (app["broker"], app["backend"]) == (CELERY_CONFIG["broker"], CELERY_CONFIG["backend"])
-        assert app["config_source"].worker_prefetch_multiplier == 1
+        assert app["config_source"].task_acks_late is True and app["config_source"].worker_prefetch_multiplier == 1
     with pytest.raises(ValueError, match="choose one of in_process, multiprocess, celery, k8s"):
         chosen_executor({"MEDIA_LAKE_EXECUTOR": "dask"})

@@ -7,6 +7,7 @@ an in-process run of the same uploads."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -122,19 +123,18 @@ def test_steps_run_on_the_worker_of_their_compute_class(
     logs = tmp_path / "logs"
     logs.mkdir()
     uploads = [samples.speech(tmp_path / "inputs" / f"episode-{n}.wav", text) for n, text in enumerate(SCRIPTS, 1)]
-    outcomes = ingest(uploads, out=open(os.devnull, "w"))
+    outcomes = ingest(uploads, out=io.StringIO())
     episode_ids = [o.episode_id for o in outcomes]
     assert [o.status for o in outcomes] == ["registered", "registered"]
 
-    workers = [
-        start_worker("gpu", [GPU_QUEUE], logs / "gpu.log", "--concurrency", "1", "--pool", "solo"),
-        start_worker("cpu", CPU_QUEUES, logs / "cpu.log", "--concurrency", "2"),
-    ]
-    runs = []
+    workers, runs = [], []
     try:
+        workers.append(start_worker("gpu", [GPU_QUEUE], logs / "gpu.log", "--concurrency", "1", "--pool", "solo"))
+        workers.append(start_worker("cpu", CPU_QUEUES, logs / "cpu.log", "--concurrency", "2"))
         runs += [execute_episode_job(episode_id, logs / f"run-{n}.log") for n, episode_id in enumerate(episode_ids)]
-        for run in runs:
-            wait_for(lambda run=run: run.poll() is not None, 480, "the runs", alive=workers, log=logs / "gpu.log")
+        wait_for(
+            lambda: all(run.poll() is not None for run in runs), 600, "the runs", alive=workers, log=logs / "gpu.log"
+        )
         records = instance.get_run_records(dg.RunsFilter(job_name="episode_job"))
         assert len(records) == 2
         assert {r.dagster_run.status for r in records} == {dg.DagsterRunStatus.SUCCESS}, [
@@ -144,6 +144,7 @@ def test_steps_run_on_the_worker_of_their_compute_class(
         for process in runs:
             if process.poll() is None:  # a run still waiting on a step when the test failed
                 process.kill()
+                process.wait()
         for worker in workers:
             stop(worker)
 
@@ -164,7 +165,7 @@ def test_steps_run_on_the_worker_of_their_compute_class(
 
     # The same uploads, in this process with the in-process executor, into another lake.
     monkeypatch.setenv("MEDIA_LAKE_ROOT", f"s3://{REFERENCE_BUCKET}/lake")
-    ingest(uploads, out=open(os.devnull, "w"))
+    ingest(uploads, out=io.StringIO())
     resources = {
         "lake": LakeResource.from_env(),
         **{domain: resource.from_env() for domain, resource in SETTINGS_RESOURCES.items()},

@@ -175,10 +175,11 @@ def test_worker_manifests_are_current_and_valid() -> None:
     by_queue = {}
     for deployment in deployments.values():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        command = container["command"] + container["args"]
-        assert command[:5] == ["dagster-celery", "worker", "start", "-A", "media_assets.celery_app"]
-        queue = command[command.index("-q") + 1]
-        by_queue[queue] = (deployment, command[command.index("--") + 1 :])
+        assert container["command"] == ["celery", "-A", "media_assets.celery_app", "worker", "--loglevel", "INFO"]
+        args = container["args"]
+        queue = args[args.index("-Q") + 1]
+        assert args[args.index("-n") + 1] == f"{queue}@%h"
+        by_queue[queue] = (deployment, args[args.index("-n") + 2 :])
     assert set(by_queue) == celery_queues
     gpu_deployment, gpu_args = by_queue["gpu-transcription"]
     assert gpu_args == ["--concurrency", "1", "--pool", "solo"]
@@ -190,6 +191,8 @@ def test_worker_manifests_are_current_and_valid() -> None:
         spec = s["spec"]
         assert s["apiVersion"] == "keda.sh/v1alpha1" and spec["scaleTargetRef"]["name"] in deployments
         assert 0 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+        scale_down = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+        assert scale_down["stabilizationWindowSeconds"] >= 300
         (trigger,) = spec["triggers"]
         assert trigger["type"] == "rabbitmq" and trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
         assert trigger["metadata"]["mode"] == "QueueLength"

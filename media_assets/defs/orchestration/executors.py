@@ -21,10 +21,15 @@ from dagster_k8s import k8s_job_executor
 
 EXECUTOR_ENV = "MEDIA_LAKE_EXECUTOR"
 # The broker and result backend of the Celery executor and of its workers: one setting for both.
-CELERY_BROKER = os.environ.get("MEDIA_LAKE_CELERY_BROKER", "pyamqp://guest:guest@127.0.0.1:5672//")
+# An amqp:// URL (py-amqp under Celery) is also what KEDA's RabbitMQ scaler reads (k8s/workers.yaml).
+CELERY_BROKER = os.environ.get("MEDIA_LAKE_CELERY_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
 CELERY_BACKEND = os.environ.get("MEDIA_LAKE_CELERY_BACKEND", "rpc://")
+# A step is acknowledged when it ends, not when it starts: a busy worker then reserves no further
+# step (with early acks, a concurrency-1 GPU worker would hold the next GPU step while another GPU
+# sat idle), and the waiting steps stay visible as queue length to the autoscaler.
 CELERY_SETTINGS = {
-    "worker_prefetch_multiplier": 1,  # a worker holds one step at a time; the rest wait on the queue for any worker
+    "worker_prefetch_multiplier": 1,
+    "task_acks_late": True,
     "broker_connection_retry_on_startup": True,
 }
 CELERY_CONFIG = {"broker": CELERY_BROKER, "backend": CELERY_BACKEND, "config_source": CELERY_SETTINGS}
