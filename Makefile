@@ -46,6 +46,7 @@ PODMAN_BUILD := podman build --format docker --isolation=chroot --secret id=ca,s
 image: image-tools
 	@podman image exists $(IMAGE_BASE) || ! [[ $(IMAGE_BASE) == localhost/* ]] || $(SUDO) bash k8s/debian-base.sh $(IMAGE_BASE)
 	$(PODMAN_BUILD) --build-arg BASE=$(IMAGE_BASE) -t $(IMAGE) -f Dockerfile .
+	podman image prune -f --filter label=org.opencontainers.image.title=media-lake  # earlier builds, 10 GB each
 
 image-gpu: image
 	$(PODMAN_BUILD) --build-arg BASE=$(IMAGE) -t $(IMAGE_GPU) -f Dockerfile.gpu .
