@@ -13,7 +13,7 @@ from media_assets.lib.speech.settings import SpeechSettings
 
 @stage(
     upstream=("normalized_audio",),
-    code_version="2",  # 2: read through speech/audio.py (shared windows)
+    code_version="3",  # 2: read through speech/audio.py (shared windows); 3: 4 s window step
     compute_class="gpu-transcription",
     kinds=("parquet", "pyannote", "pytorch"),
     tables=("speaker_turns",),
