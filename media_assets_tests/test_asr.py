@@ -171,6 +171,15 @@ def test_wer_known_values() -> None:
     assert asr.wer("", "") == 0.0 and asr.wer("", "noise") == 1.0
 
 
+def test_undecoded_speech_is_what_no_word_covers() -> None:
+    """Speech left without words (Whisper ended its chunk early) is found, a word's time widened by 0.5 s."""
+    words = [(0.5, 1.0), (1.5, 2.0), (6.0, 7.0)]  # cover [0, 2.5] and [5.5, 7.5]
+    assert asr.undecoded([(0.0, 10.0), (12.0, 14.0)], words) == [(2.5, 5.5), (7.5, 10.0), (12.0, 14.0)]
+    assert asr.undecoded([(0.0, 3.0)], [(0.25, 1.25)]) == [(1.75, 3.0)]
+    assert asr.undecoded([(0.0, 2.5)], [(0.25, 1.25)]) == []  # 0.75 s left: under UNDECODED_SECONDS
+    assert asr.undecoded([], words) == [] and asr.undecoded([(0.0, 1.0)], []) == [(0.0, 1.0)]
+
+
 def test_windows_decode_like_faster_whisper_and_cut_in_gaps(media: dict) -> None:
     path = media["conversation"]
     windows = list(audio.windows(path, audio.window_count(path, window_seconds=8.0), search_seconds=3.0))

@@ -13,13 +13,13 @@ from media_assets.lib.speech.settings import SpeechSettings
 
 @stage(
     upstream=("normalized_audio",),
-    code_version="2",  # 2: read through speech/audio.py (shared windows)
+    code_version="3",  # 2: read through speech/audio.py (shared windows); 3: batched decoding
     compute_class="gpu-transcription",
     kinds=("json", "whisper"),
     checks=(WORD_CONFIDENCE,),
 )
 def transcript(lake: LakeStore, episode_id: str, settings: SpeechSettings) -> StageResult:
-    """Whisper (faster-whisper on CPU, whisperx on GPU; VAD on, language detection): segments and words with
+    """Whisper (faster-whisper on CPU, whisperx on GPU; VAD on, batched, language detection): sentences and words with
     times and probabilities in the transcript JSON. Silence, music and unsupported languages give an
     empty transcript with a reason."""
     run = StageRun(lake, transcript, episode_id, dataclasses.asdict(settings.asr))
