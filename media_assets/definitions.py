@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 import media_assets.dagster_fixes  # noqa: F401  (applied on import)
+import media_assets.warm_runs  # noqa: F401  (applied on import: runs forked warm by the code server)
 
 
 @dg.definitions
