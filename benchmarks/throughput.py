@@ -92,19 +92,17 @@ def make_batch(folder: Path) -> dict[str, dict]:
 
 
 def fresh(work: Path, name: str) -> dict[str, str]:
-    from media_assets.instance import dagster_yaml
-
+    """A new Dagster home, lake and inbox, set up as `make dev` sets them up (dagster.yaml, pool limits)."""
     root = work / name
     shutil.rmtree(root, ignore_errors=True)
     (root / "inbox").mkdir(parents=True)
-    (root / "home").mkdir()
     env = {
         **os.environ,
         "DAGSTER_HOME": str(root / "home"),
         "MEDIA_LAKE_ROOT": str(root / "lake"),
         "MEDIA_LAKE_INBOX": str(root / "inbox"),
     }
-    (root / "home" / "dagster.yaml").write_text(dagster_yaml(env))  # the instance the CLI would write
+    subprocess.run([sys.executable, "-m", "media_assets.instance"], env=env, cwd=REPO, check=True, capture_output=True)
     return env
 
 

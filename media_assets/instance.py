@@ -13,8 +13,12 @@ from media_assets.defs.orchestration.jobs import TAG_RUN_CLASS
 
 DEFAULT_HOME = ".dagster_home"
 POSTGRES_URL_ENV = "DAGSTER_POSTGRES_URL"  # set it before the first use: production mode
-# GPU work is serialized; the CPU pools get as many slots as the machine has cores.
-POOL_LIMITS = {"gpu-transcription": 1}
+SPEECH_POOL = "gpu-transcription"  # ASR and diarization
+# Speech steps at once: one on a GPU host (GPU work is serialized); two on a CPU-only host, where
+# they share the cores: neither library keeps 2 cores busy, and on 2 cores an ASR step and a
+# diarization step side by side took 18.4 s where one after the other took 27.1 s
+# (benchmarks/README.md). The CPU pools get as many slots as the machine has cores.
+CPU_HOST_SPEECH_SLOTS = 2
 # Run queue: runs at once (each is a process that loads the models it needs), and at most one
 # ingest_job run (hashing a multi-GB upload is disk-bound) so episode runs keep flowing beside it.
 MAX_CONCURRENT_RUNS_ENV = "MEDIA_LAKE_MAX_CONCURRENT_RUNS"
@@ -78,12 +82,21 @@ def dagster_home() -> Path:
     return home
 
 
+def pool_limit(pool: str, cores: int, gpus: int) -> int:
+    """Slots of a compute class's pool on a host with `cores` cores and `gpus` GPUs."""
+    if pool == SPEECH_POOL:
+        return 1 if gpus else CPU_HOST_SPEECH_SLOTS
+    return cores
+
+
 def get_instance() -> dg.DagsterInstance:
-    """The instance, with each compute class's pool limit set (they live in its storage)."""
+    """The instance, with each compute class's pool limit set for this host (they live in its storage)."""
+    import ctranslate2  # how Whisper finds a GPU (asr.load_engine); no torch import for this
+
     dagster_home()
     instance = dg.DagsterInstance.get()
     for pool in COMPUTE_CLASSES:
-        limit = POOL_LIMITS.get(pool, os.cpu_count() or 2)
+        limit = pool_limit(pool, os.cpu_count() or 2, ctranslate2.get_cuda_device_count())
         if instance.event_log_storage.get_concurrency_info(pool).slot_count != limit:
             instance.event_log_storage.set_concurrency_slots(pool, limit)
     return instance

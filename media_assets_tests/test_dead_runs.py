@@ -126,7 +126,9 @@ def test_a_waiting_step_names_the_holder_sleeps_and_goes_on_when_the_holder_dies
         tags=run_liveness.owner_tags(holder_process.pid),
     )
     instance.add_run(holder)
-    assert instance.event_log_storage.claim_concurrency_slot(GPU_POOL, holder.run_id, "diarization").is_claimed
+    slots = instance.event_log_storage.get_concurrency_info(GPU_POOL).slot_count
+    for step in ["diarization", "transcript"][:slots]:  # every slot of the pool (2 on a CPU-only host)
+        assert instance.event_log_storage.claim_concurrency_slot(GPU_POOL, holder.run_id, step).is_claimed
 
     stderr = dagster_env / "waiting.stderr"
     with open(stderr, "w") as err:
@@ -241,3 +243,15 @@ def test_a_run_launched_without_owner_tags_is_tagged_with_its_run_worker(dagster
     assert tags[run_liveness.TAG_PID] == str(os.getpid())  # execute_job orchestrates in this process
     assert tags[run_liveness.TAG_OWNER_RUN] == result.run_id
     assert not run_liveness.owner_is_gone(tags)
+
+
+def test_speech_steps_share_a_cpu_host_and_take_turns_on_a_gpu(dagster_env) -> None:
+    import ctranslate2
+
+    from media_assets.instance import pool_limit
+
+    assert pool_limit(GPU_POOL, cores=16, gpus=1) == 1  # GPU work is serialized
+    assert pool_limit(GPU_POOL, cores=2, gpus=0) == 2  # an ASR and a diarization step share the cores
+    assert pool_limit("cpu-nlp", cores=16, gpus=1) == 16 and pool_limit("cpu-nlp", cores=2, gpus=0) == 2
+    slots = get_instance().event_log_storage.get_concurrency_info(GPU_POOL).slot_count
+    assert slots == pool_limit(GPU_POOL, os.cpu_count(), ctranslate2.get_cuda_device_count())

@@ -23,13 +23,15 @@ Peak memory is one window's, whatever the episode's length. For 30 min: its 16 k
 (115 MB, twice while a window is cut off the decoded stream); pyannote's scores and embeddings of its 10
 s chunks, slid in 1 s steps (tens of MB); and clustering, whose scipy linkage holds two copies of the
 pairwise distances between the window's (chunk, speaker) embeddings, 1 to 2 per second of speech (n), 8 *
-n**2 bytes: 0.03-0.1 GB (measured: 58 MB for n = 2,700). On CPU, CAM++'s activations for a batch of 32
-chunks add 1-1.5 GB. After each window, what it freed goes back to the system (`_release_freed_memory`).
+n**2 bytes: 0.03-0.1 GB (measured: 58 MB for n = 2,700). On CPU, CAM++'s activations for a batch of
+EMBEDDING_BATCH_SIZE pairs stay under 32 MB (1-1.5 GB for the 32 of earlier versions). After each
+window, what it freed goes back to the system (`_release_freed_memory`).
 What grows with the episode is small: the turns and the chunk embeddings (8 MB per hour), kept to score
 confidences against the linked centroids, and the linking of (windows x speakers) centroids.
 
 Measured on an 11.8 min two-voice conversation (CPU, 2 shared cores; the models alone hold 1.05 GB; with the
-reader before `speech/audio.py`, which read 10 min blocks of the 48 kHz file: not re-measured since):
+reader before `speech/audio.py`, which read 10 min blocks of the 48 kHz file, and before the 4 s window
+step, CAM++ once per chunk and batches of 8, which made diarization about 3x faster: not re-measured since):
 whole, 2.93 GB peak RSS and 382 s; in 5 windows of 141 s, 2.73 GB and 346 s; in 12 windows of 59 s,
 2.96 GB and 326 s (peaks vary by about 0.2 GB from run to run with the embedding batches); DER (0.25 s
 collar) 0.048, 0.049 and 0.048. At that length CAM++ sets the peak; without windows (`window_seconds`
