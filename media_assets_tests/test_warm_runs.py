@@ -27,15 +27,15 @@ def _started_with(context) -> dict[str, bool]:
 
 @pytest.mark.slow
 def test_a_run_process_starts_with_every_preloaded_module_imported() -> None:
-    context = warm_runs.run_context({})
+    context = warm_runs.run_context({}, gpus=0)
     assert context.get_start_method() == "forkserver"
     held = _started_with(context)
     assert all(held.values()), f"not preloaded (an import failed in the fork server?): {held}"
 
 
-def test_spawn_on_request_and_a_clear_error_for_an_unknown_method() -> None:
-    context = warm_runs.run_context({warm_runs.START_METHOD_ENV: "spawn"})
-    assert context.get_start_method() == "spawn"
+def test_spawn_on_request_on_gpu_hosts_and_a_clear_error_for_an_unknown_method() -> None:
+    assert warm_runs.run_context({warm_runs.START_METHOD_ENV: "spawn"}, gpus=0).get_start_method() == "spawn"
+    assert warm_runs.run_context({}, gpus=1).get_start_method() == "spawn"  # CUDA does not survive a fork
     with pytest.raises(ValueError, match="forkserver or spawn"):
         warm_runs.run_context({warm_runs.START_METHOD_ENV: "fork"})
 
