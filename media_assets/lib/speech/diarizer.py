@@ -31,7 +31,8 @@ confidences against the linked centroids, and the linking of (windows x speakers
 
 Measured on an 11.8 min two-voice conversation (CPU, 2 shared cores; the models alone hold 1.05 GB; with the
 reader before `speech/audio.py`, which read 10 min blocks of the 48 kHz file, and before the 4 s window
-step, CAM++ once per chunk and batches of 8, which made diarization about 3x faster: not re-measured since):
+step, CAM++ once per chunk of a batch and batches of 8, which made diarization about 3x faster: not
+re-measured since):
 whole, 2.93 GB peak RSS and 382 s; in 5 windows of 141 s, 2.73 GB and 346 s; in 12 windows of 59 s,
 2.96 GB and 326 s (peaks vary by about 0.2 GB from run to run with the embedding batches); DER (0.25 s
 collar) 0.048, 0.049 and 0.048. At that length CAM++ sets the peak; without windows (`window_seconds`
@@ -94,8 +95,9 @@ LOCAL_PARAMETERS = {
 # the time. DER (0.25 s collar) on the test conversations and pyannote's sample recording moved by
 # -0.001 to +0.004 (benchmarks/README.md); at 0.5 the sample recording lost 0.01.
 SEGMENTATION_STEP = 0.4
-# (chunk, speaker) pairs per CAM++ batch: 8 keeps each batch's activations under glibc's 32 MB
-# mmap limit, so they come from reused heap memory (see _reuse_freed_memory).
+# (chunk, speaker) pairs per CAM++ batch. Small batches keep most of CAM++'s activations under glibc's
+# 32 MB mmap limit, so they come from reused heap memory (see _reuse_freed_memory): on the 141 s
+# interview, system CPU time fell from 10 s (batches of 32) to under 1 s (8, with that limit).
 EMBEDDING_BATCH_SIZE = 8
 _CAMPPLUS_DIMENSION = 192
 
@@ -476,8 +478,9 @@ def _campplus_model(weights: Path):
 
             pyannote asks for all 3 speaker slots of every 10 s chunk, one after the other, each with
             the chunk's waveform and that slot's frame mask. The network before the pooling does not
-            depend on the mask, so it runs once per chunk, and not at all for silent slots: those get
-            NaN (pyannote's mark of an invalid embedding).
+            depend on the mask, so it runs once per chunk of a batch (twice for a chunk whose slots
+            straddle two batches), and not at all for silent slots: those get NaN (pyannote's mark of
+            an invalid embedding).
             """
             if weights is None:
                 return self._pool(self._frames(waveforms), None)
