@@ -73,6 +73,20 @@ def run_cli(uploads, work: Path) -> dict:
     return {"seconds": round(seconds, 1), "accounted": accounted(env)}
 
 
+def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`dagster-daemon run` on the repository's workspace, output to `log`, in a session of its own
+    (stop it and its code server with os.killpg)."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def run_daemon(uploads, work: Path, interval: int, expected: int) -> dict:
     env = fresh(work, "daemon") | {"MEDIA_LAKE_INBOX_INTERVAL_SECONDS": str(interval)}
     os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "MEDIA_LAKE_ROOT", "MEDIA_LAKE_INBOX")})
@@ -82,15 +96,7 @@ def run_daemon(uploads, work: Path, interval: int, expected: int) -> dict:
 
     instance = get_instance()
     log = work / "daemon" / "daemon.log"
-    with log.open("w") as out:
-        daemon = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    daemon = start_daemon(env, log)
     try:
         time.sleep(20)  # the daemon and its code server start (not timed)
         landed = time.time()

@@ -41,7 +41,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from speech import bare_faster_whisper  # noqa: E402  (benchmarks/speech.py, this script's folder)
+from daemon_batch import start_daemon  # noqa: E402  (benchmarks/, this script's folder)
+from speech import bare_faster_whisper  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -184,15 +185,7 @@ def side_daemon(batch: dict, work: Path, interval: int) -> dict:
     env = fresh(work, "daemon") | {"MEDIA_LAKE_INBOX_INTERVAL_SECONDS": str(interval)}
     inbox = Path(env["MEDIA_LAKE_INBOX"])
     log = work / "daemon" / "daemon.log"
-    with log.open("w") as out:
-        daemon = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    daemon = start_daemon(env, log)
     os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
     try:
         time.sleep(20)  # the daemon and its code server start (not timed)
