@@ -196,8 +196,8 @@ class Bench:
 
         import dagster as dg
 
-        from media_assets.cli import QUIET_LOGS
         from media_assets.definitions import defs
+        from media_assets.episode_runs import QUIET_LOGS
         from media_assets.instance import get_instance
         from media_assets.lib.core.lake import document_key, media_key, raw_key
         from media_assets.lib.media.ingest import ingest

@@ -6,171 +6,115 @@ import argparse
 import csv
 import json
 import sys
-import threading
-from contextlib import contextmanager
+import uuid
 from pathlib import Path
 
 import dagster as dg
 
-from media_assets import remote, run_liveness
-from media_assets.defs.episodes import COMPUTE_CLASSES
+from media_assets import episode_runs, remote, run_liveness
 from media_assets.instance import get_instance
 from media_assets.lib.core import catalog, dead_letters
 from media_assets.lib.media import ingest as lake_ingest
 from media_assets.progress import EpisodeProgress
 from media_assets.resources import InboxResource, LakeResource, MediaResource
 
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 DEMO_INBOX = Path("demo_inbox")
-SLOT_WATCH_SECONDS = 2.0
-
-
-def _definitions() -> dg.Definitions:
-    from media_assets.definitions import defs
-
-    return defs()
-
-
-def _lake(definitions: dg.Definitions) -> LakeResource:
-    return definitions.resources["lake"]
-
-
-def _assets(definitions: dg.Definitions) -> tuple[list[dg.AssetsDefinition], dg.AssetsDefinition]:
-    """The episode stage assets (their quality gates with them) and the catalog."""
-    unique = {a.key: a for a in definitions.assets}
-    episode_assets = [a for a in unique.values() if a.partitions_def is not None]
-    return episode_assets, unique[dg.AssetKey("catalog")]
 
 
 def ingest(paths: list[Path], out=sys.stdout, source_of=lake_ingest.as_text) -> list[lake_ingest.Outcome]:
     """Validate and register inputs; one JSON line per input."""
     instance = get_instance()
-    definitions = _definitions()
+    definitions = episode_runs.load_definitions()
     media: MediaResource = definitions.resources["media"]
 
     def register(episode_ids: list[str]) -> None:
         instance.add_dynamic_partitions("episodes", episode_ids)
 
-    outcomes = lake_ingest.ingest(paths, _lake(definitions).store(), media.settings().limits, register, source_of)
+    outcomes = lake_ingest.ingest(
+        paths, episode_runs.lake_of(definitions), media.settings().limits, register, source_of
+    )
     for outcome in outcomes:
         print(outcome.to_json(), file=out, flush=True)
     return outcomes
 
 
-def reap_dead_runs(instance: dg.DagsterInstance, lake, err=sys.stderr) -> list[run_liveness.DeadRun]:
-    """Fail, free and dead-letter runs whose process is gone, saying so on `err`."""
-    reaped = run_liveness.reap_dead_runs(instance, lake, list(COMPUTE_CLASSES))
-    for dead in reaped:
-        print(f"media-lake: cleaned up: {dead.describe()}", file=err, flush=True)
-    return reaped
-
-
-def waiting_steps(instance: dg.DagsterInstance) -> dict[tuple[str, str], list[tuple[str, str]]]:
-    """(pool, step) of each step of this process's runs that waits for a slot, with the
-    (run id, step) holding that pool's slots."""
-    mine = {
-        r.run_id
-        for r in instance.get_runs(
-            filters=dg.RunsFilter(statuses=run_liveness.LIVE_STATUSES, tags=run_liveness.owner_tags())
-        )
-    }
-    waiting = {}
-    for pool in COMPUTE_CLASSES:
-        info = instance.event_log_storage.get_concurrency_info(pool)
-        for pending in info.pending_steps:
-            if pending.run_id in mine and pending.assigned_timestamp is None:
-                waiting[(pool, pending.step_key)] = [(s.run_id, s.step_key) for s in info.claimed_slots]
-    return waiting
-
-
-@contextmanager
-def slot_watch(instance: dg.DagsterInstance, lake, err=sys.stderr):
-    """While a run goes on: say which run holds the slot a step waits for (once per change), and
-    clean up holders whose process died, so that a dead run never blocks this one."""
-    stop = threading.Event()
-
-    def watch() -> None:
-        told: dict = {}
-        while not stop.wait(SLOT_WATCH_SECONDS):
-            try:
-                waiting = waiting_steps(instance)
-                if not waiting or reap_dead_runs(instance, lake, err):
-                    continue
-            except Exception as exc:  # e.g. SQLite busy: the run goes on, the next pass tries again
-                print(f"media-lake: slot watch: {type(exc).__name__}: {exc}", file=err, flush=True)
-                continue
-            for (pool, step), holders in waiting.items():
-                if told.get((pool, step)) != holders:
-                    held_by = ", ".join(f"run {run_id} (step {key})" for run_id, key in holders) or "nobody yet"
-                    print(
-                        f"media-lake: {step} waits for a slot in pool {pool}, held by {held_by}", file=err, flush=True
-                    )
-                    told[(pool, step)] = holders
-
-    watcher = threading.Thread(target=watch, name="slot-watch", daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        watcher.join()
-
-
 def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys.stdout, err=sys.stderr) -> bool:
-    """One in-process run per episode (each shows in the UI), then the catalog; on a terminal,
-    a progress bar on `err`.
+    """One in-process run per episode (each shows in the UI), as many at once as the run queue
+    allows (media_assets/episode_runs.py), then the catalog; one JSON line per episode, in the
+    order asked; on a terminal, a progress bar on `err`.
 
     Runs left STARTED by a process that died are cleaned up first. Returns True when every
     episode ended materialized or dead-lettered.
     """
     instance = get_instance()
-    definitions = _definitions()
-    episode_assets, catalog_asset = _assets(definitions)
+    definitions = episode_runs.load_definitions()
+    episode_assets, catalog_asset = episode_runs.split_assets(definitions)
     known = set(instance.get_dynamic_partitions("episodes"))
     targets = sorted(known) if episode_ids is None else episode_ids
     unknown = sorted(set(targets) - known)
     if unknown:
         raise SystemExit(f"unknown episode(s): {', '.join(unknown)} (ingest them first)")
     selection = [s for s in (select or [a.key.to_user_string() for a in episode_assets]) if s != "catalog"]
-    lake = _lake(definitions).store()
-    reap_dead_runs(instance, lake, err)
-    accounted = True
+    lake = episode_runs.lake_of(definitions)
+    episode_runs.reap_dead_runs(instance, lake, err)
     episodes_to_run = targets if selection else []  # `--select catalog` alone refreshes only the catalog
-    with EpisodeProgress(instance, len(episodes_to_run), len(selection), err) as progress:
-        for number, episode_id in enumerate(episodes_to_run, 1):
-            with slot_watch(instance, lake, err), progress.episode(number, episode_id):
-                result = dg.materialize(
-                    episode_assets,
-                    partition_key=episode_id,
-                    instance=instance,
-                    resources=definitions.resources,
-                    selection=selection,
-                    raise_on_error=False,
-                    run_config=QUIET_LOGS,
-                    tags={"media-lake/episode": episode_id, **run_liveness.owner_tags()},
-                )
-            failed = sorted({e.step_key for e in result.all_events if e.is_step_failure})
-            if result.success:
-                dead_letters.resolve(lake, dead_letters.RUN_STAGE, episode_id)  # a run that failed outside a stage
-            dead_lettered = any(r["run_id"] == result.run_id for r in dead_letters.list_records(lake))
-            accounted &= result.success or dead_lettered
-            line = {
-                "episode_id": episode_id,
-                "run_id": result.run_id,
-                "status": "materialized" if result.success else "failed",
-                "failed_steps": failed,
-                "dead_lettered": not result.success and dead_lettered,
-            }
-            progress.emit(json.dumps(line), out)
+    batch = {episode_runs.TAG_BATCH: uuid.uuid4().hex}
+    lines: dict[str, dict] = {}
+    printed = 0
+
+    def ended(episode_id: str, problem: str | None) -> None:
+        nonlocal printed
+        if problem:
+            print(f"media-lake: {episode_id}: {problem}", file=err, flush=True)
+            episode_runs.reap_dead_runs(instance, lake, err)  # the run of a worker that died
+        lines[episode_id] = episode_line(instance, lake, batch, episode_id, problem)
+        progress.finished(episode_id)
+        while printed < len(episodes_to_run) and episodes_to_run[printed] in lines:
+            progress.emit(json.dumps(lines[episodes_to_run[printed]]), out)
+            printed += 1
+
+    with EpisodeProgress(instance, batch, episodes_to_run, len(selection), err) as progress:
+        at_once = episode_runs.episodes_at_once(instance)
+        episode_runs.run_batch(episodes_to_run, selection, batch, at_once, ended)
     dg.materialize(
         [*episode_assets, catalog_asset],
         instance=instance,
         resources=definitions.resources,
         selection=[catalog_asset.key],
-        run_config=QUIET_LOGS,
+        run_config=episode_runs.QUIET_LOGS,
         tags=run_liveness.owner_tags(),
     )
-    return accounted
+    return all(line["status"] == "materialized" or line["dead_lettered"] for line in lines.values())
+
+
+def episode_line(instance: dg.DagsterInstance, lake, batch: dict, episode_id: str, problem: str | None) -> dict:
+    """What `materialize` says of an episode's run in `batch`: its status, failed steps, and
+    whether the failure is dead-lettered. An episode whose run never started (its worker died
+    first) is dead-lettered here, so that every episode is accounted for."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={**batch, episode_runs.TAG_EPISODE: episode_id}), limit=1)
+    if not runs:
+        dead_letters.dead_letter(
+            lake,
+            stage=dead_letters.RUN_STAGE,
+            subject=episode_id,
+            episode_id=episode_id,
+            error=run_liveness.ProcessDied(f"{episode_id} was not run: {problem}"),
+            attempts=1,
+            payload={"episode_id": episode_id, "asset": dead_letters.RUN_STAGE},
+        )
+        return {"episode_id": episode_id, "run_id": None, "status": "failed", "failed_steps": [], "dead_lettered": True}
+    run = runs[0]
+    success = run.status == dg.DagsterRunStatus.SUCCESS
+    if success:
+        dead_letters.resolve(lake, dead_letters.RUN_STAGE, episode_id)  # a run that failed outside a stage
+    failures = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    return {
+        "episode_id": episode_id,
+        "run_id": run.run_id,
+        "status": "materialized" if success else "failed",
+        "failed_steps": sorted({event.step_key for event in failures}),
+        "dead_lettered": not success and any(r["run_id"] == run.run_id for r in dead_letters.list_records(lake)),
+    }
 
 
 def launch(url: str, episode_ids: list[str], timeout: float, out=sys.stdout) -> bool:

@@ -19,6 +19,10 @@ SPEECH_POOL = "gpu-transcription"  # ASR and diarization
 # diarization step side by side took 18.4 s where one after the other took 27.1 s
 # (benchmarks/README.md). The CPU pools get as many slots as the machine has cores.
 CPU_HOST_SPEECH_SLOTS = 2
+# Pool slots live in the instance's storage, shared by every host of a PostgreSQL instance: each
+# host that starts sets them for itself. Where hosts differ, set them explicitly, as
+# "gpu-transcription=1,cpu-nlp=8": a pool named here keeps that many slots on every host.
+POOL_SLOTS_ENV = "MEDIA_LAKE_POOL_SLOTS"
 # Run queue: runs at once (each is a process that loads the models it needs), and at most one
 # ingest_job run (hashing a multi-GB upload is disk-bound) so episode runs keep flowing beside it.
 MAX_CONCURRENT_RUNS_ENV = "MEDIA_LAKE_MAX_CONCURRENT_RUNS"
@@ -82,11 +86,27 @@ def dagster_home() -> Path:
     return home
 
 
-def pool_limit(pool: str, cores: int, gpus: int) -> int:
-    """Slots of a compute class's pool on a host with `cores` cores and `gpus` GPUs."""
+def pool_limit(pool: str, cores: int, gpus: int, environ=os.environ) -> int:
+    """Slots of a compute class's pool on a host with `cores` cores and `gpus` GPUs, unless
+    POOL_SLOTS_ENV names it."""
+    chosen = pool_slots(environ.get(POOL_SLOTS_ENV, ""))
+    if pool in chosen:
+        return chosen[pool]
     if pool == SPEECH_POOL:
         return 1 if gpus else CPU_HOST_SPEECH_SLOTS
     return cores
+
+
+def pool_slots(setting: str) -> dict[str, int]:
+    """POOL_SLOTS_ENV's "pool=slots,..." as a dict; a clear error for an unknown pool or a count under 1."""
+    chosen = {}
+    for item in filter(None, (part.strip() for part in setting.split(","))):
+        pool, _, count = item.partition("=")
+        if pool.strip() not in COMPUTE_CLASSES or not count.strip().isdigit() or int(count) < 1:
+            pools = ", ".join(COMPUTE_CLASSES)
+            raise ValueError(f"{POOL_SLOTS_ENV}: {item!r} is not pool=slots with slots >= 1 and pool one of {pools}")
+        chosen[pool.strip()] = int(count)
+    return chosen
 
 
 def get_instance() -> dg.DagsterInstance:

@@ -1,21 +1,22 @@
-"""Progress of a long `media-lake materialize` or `run` on a terminal: episode n of N, the stage
-running, steps done, elapsed time, as a rich progress bar on stderr. Shown only when stderr is a
-terminal, so piped and logged output stays exactly one JSON line per episode on stdout."""
+"""Progress of a long `media-lake materialize` or `run` on a terminal: episodes ended of N, steps
+ended over all episodes, the stage each running episode is in, elapsed time, as a rich progress bar
+on stderr. Shown only when stderr is a terminal, so piped and logged output stays exactly one JSON
+line per episode on stdout."""
 
 from __future__ import annotations
 
-import datetime
 import sys
 import threading
-from contextlib import contextmanager
 
 import dagster as dg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from media_assets import run_liveness
+from media_assets.episode_runs import TAG_EPISODE
 
 POLL_SECONDS = 0.5
+BAR_WIDTH = 20
+FIXED_COLUMNS_WIDTH = 64  # description, bar, steps n/N, elapsed time: what the stage text leaves them
 STEP_EVENTS = {
     dg.DagsterEventType.STEP_START,
     dg.DagsterEventType.STEP_SUCCESS,
@@ -24,18 +25,10 @@ STEP_EVENTS = {
 }
 
 
-def run_state(instance: dg.DagsterInstance, episode_id: str, since: datetime.datetime) -> tuple[int, str]:
-    """(steps ended, what runs now) of this process's latest run of the episode since `since`."""
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(
-            tags={"media-lake/episode": episode_id, **run_liveness.owner_tags()}, created_after=since
-        ),
-        limit=1,
-    )
-    if not runs:
-        return 0, "starting"
+def run_state(instance: dg.DagsterInstance, run_id: str) -> tuple[int, str]:
+    """(steps ended, what runs now) of a run."""
     started, ended = [], set()
-    for record in instance.all_logs(runs[0].run_id, of_type=STEP_EVENTS):
+    for record in instance.all_logs(run_id, of_type=STEP_EVENTS):
         event = record.dagster_event
         if event.event_type == dg.DagsterEventType.STEP_START:
             started.append(event.step_key)
@@ -46,20 +39,29 @@ def run_state(instance: dg.DagsterInstance, episode_id: str, since: datetime.dat
 
 
 class EpisodeProgress:
-    """`with EpisodeProgress(...) as progress:` then `with progress.episode(n, id):` per episode."""
+    """`with EpisodeProgress(...) as progress:` around the runs of `batch` (their tags), then
+    `progress.finished(id)` as each episode ends and `progress.emit(line, out)` for its result."""
 
-    def __init__(self, instance: dg.DagsterInstance, episode_count: int, steps_per_episode: int, err=sys.stderr):
+    def __init__(
+        self, instance: dg.DagsterInstance, batch: dict, episode_ids: list[str], steps_per_episode: int, err=sys.stderr
+    ):
         self.instance = instance
-        self.episode_count = episode_count
+        self.batch = batch
+        self.episode_ids = episode_ids
         self.steps = steps_per_episode
+        self.ended: list[str] = []
+        self.states: dict[str, tuple[int, str]] = {}  # episode: run_state, final for those ended
+        self.settled: set[str] = set()
+        self.stop = threading.Event()
         console = Console(file=err)
         self.bar = (
             Progress(
                 TextColumn("{task.description}"),
-                BarColumn(),
+                BarColumn(bar_width=BAR_WIDTH),
                 MofNCompleteColumn(),
-                TextColumn("steps  {task.fields[stage]}"),
+                TextColumn("steps"),
                 TimeElapsedColumn(),
+                TextColumn("{task.fields[stage]}"),
                 console=console,
                 redirect_stdout=False,
                 redirect_stderr=False,
@@ -71,12 +73,22 @@ class EpisodeProgress:
     def __enter__(self) -> EpisodeProgress:
         if self.bar:
             self.bar.start()
-            self.task = self.bar.add_task("", total=self.episode_count * self.steps, stage="")
+            self.task = self.bar.add_task("", total=len(self.episode_ids) * self.steps, stage="")
+            self.show()
+            self.follower = threading.Thread(target=self.follow, name="progress", daemon=True)
+            self.follower.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
         if self.bar:
+            self.stop.set()
+            self.follower.join()
+            self.show()
+            self.bar.refresh()
             self.bar.stop()
+
+    def finished(self, episode_id: str) -> None:
+        self.ended.append(episode_id)
 
     def emit(self, line: str, out) -> None:
         """Print a result line to `out`; above the bar when both share the terminal."""
@@ -85,39 +97,27 @@ class EpisodeProgress:
         else:
             print(line, file=out, flush=True)
 
-    @contextmanager
-    def episode(self, number: int, episode_id: str):
-        """Follow the run of the `number`th episode while the body runs it."""
-        if not self.bar:
-            yield
-            return
-        since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
-        done_before = (number - 1) * self.steps
-        stop = threading.Event()
+    def follow(self) -> None:
+        while not self.stop.wait(POLL_SECONDS):
+            self.show()
 
-        def show() -> None:
-            try:
-                ended, stage = run_state(self.instance, episode_id, since)
-            except Exception:  # e.g. SQLite busy: the bar waits for the next poll, the run goes on
-                return
-            self.bar.update(
-                self.task,
-                description=f"episode {number} of {self.episode_count}  {episode_id}",
-                completed=done_before + ended,
-                stage=stage,
-            )
-
-        def follow() -> None:
-            while not stop.wait(POLL_SECONDS):
-                show()
-
-        show()
-        follower = threading.Thread(target=follow, name="progress", daemon=True)
-        follower.start()
+    def show(self) -> None:
+        ended = list(self.ended)
         try:
-            yield
-        finally:
-            stop.set()
-            follower.join()
-            show()
-            self.bar.refresh()
+            for run in self.instance.get_runs(filters=dg.RunsFilter(tags=self.batch)):
+                episode = run.tags[TAG_EPISODE]
+                if episode not in self.settled:
+                    self.states[episode] = run_state(self.instance, run.run_id)
+                    if episode in ended:
+                        self.settled.add(episode)
+        except Exception:  # e.g. SQLite busy: the bar waits for the next poll, the runs go on
+            return
+        running = [f"{episode}: {stage}" for episode, (_, stage) in self.states.items() if episode not in ended]
+        last = f"{ended[-1]}: {self.states.get(ended[-1], (0, 'ended'))[1]}" if ended else ""
+        stage, room = "; ".join(running) or last, max(12, self.bar.console.width - FIXED_COLUMNS_WIDTH)
+        self.bar.update(
+            self.task,
+            description=f"{len(ended)} of {len(self.episode_ids)} episodes",
+            completed=sum(steps for steps, _ in self.states.values()),
+            stage=stage if len(stage) <= room else stage[: room - 1] + "…",  # a narrow terminal keeps the counts
+        )

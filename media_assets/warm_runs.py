@@ -1,17 +1,18 @@
 """Runs launched by the daemon or the UI start warm: forked from a process that has already imported
-torch, pyannote.audio, faster-whisper, spaCy, sentence-transformers, dagster and this package (the
-`defs/` modules are still imported by each run, when Dagster loads the definitions).
+torch, pyannote.audio, faster-whisper, spaCy, sentence-transformers, dagster and this package
+(media_assets/run_preload.py lists them).
 
 Dagster's code server starts each run in a new interpreter (multiprocessing's "spawn"), which then
 imports all of that again before its first step: about 25 s of a 2-core machine per run, most of it
 pyannote.audio's import chain (lightning imports torchmetrics, which imports torchvision and
 torch._dynamo), against 1-3 s for a short episode's steps. The code server has no setting for
-this, so its multiprocessing context becomes "forkserver" with `PRELOADED_MODULES` preloaded, the
+this, so its multiprocessing context becomes "forkserver" preloading media_assets.run_preload, the
 idiom Dagster's multiprocess executor offers for steps (`start_method: forkserver: preload_modules`).
-The fork server imports them once, when the code server starts its first run, in a process of its
-own (no threads of the code server's), and forks every run from there; models are still loaded per
-run, on first use (the libraries' thread pools are not fork-safe once started). The first run's
-launch waits for those imports (about 25 s here, within Dagster's 60 s launch timeout).
+The fork server is started as the code server loads this code location and imports them once, in a
+process of its own (no threads of the code server's), while the code server goes on; every run is
+forked from there. A run launched before those imports end (about 25 s here) waits for them inside
+its launch, within Dagster's 60 s launch timeout. Models are still loaded per run, on first use
+(the libraries' thread pools are not fork-safe once started).
 
 `MEDIA_LAKE_RUN_START_METHOD=spawn` restores Dagster's behaviour. Spawn is also used where
 forkserver does not exist (Windows) and on hosts with a GPU: importing spaCy (thinc) asks torch
@@ -22,23 +23,15 @@ after that cannot use the GPU.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import os
+import sys
 
 import ctranslate2
 from dagster._grpc.server import DagsterApiServer
 
 START_METHOD_ENV = "MEDIA_LAKE_RUN_START_METHOD"
-# Imported by the fork server before it forks any run: what every episode run imports.
-PRELOADED_MODULES = [
-    "media_assets.definitions",
-    "media_assets.lib.speech.asr",
-    "torch",
-    "torchaudio.compliance.kaldi",
-    "pyannote.audio",
-    "pyannote.audio.pipelines",
-    "spacy",
-    "sentence_transformers",
-]
+PRELOAD_MODULE = "media_assets.run_preload"
 
 
 def run_context(environ=os.environ, gpus: int | None = None) -> multiprocessing.context.BaseContext:
@@ -53,11 +46,25 @@ def run_context(environ=os.environ, gpus: int | None = None) -> multiprocessing.
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        context.set_forkserver_preload(PRELOADED_MODULES)
+        context.set_forkserver_preload([PRELOAD_MODULE])
     return context
 
 
 # A data descriptor on the class wins over the "spawn" context the server's __init__ stores on its
-# instance, also for a server built before this module was imported (the code server imports the
-# code location after building itself).
+# instance, also for the server that imports this module (it loads the code location in __init__,
+# after storing that context).
 DagsterApiServer._mp_ctx = property(lambda server: run_context(), lambda server, value: None)
+
+
+def _loaded_by_code_server() -> bool:
+    """Whether a code server (`dagster api grpc`) is loading this module: its constructor is on the stack."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if isinstance(frame.f_locals.get("self"), DagsterApiServer):
+            return True
+        frame = frame.f_back
+    return False
+
+
+if _loaded_by_code_server() and run_context().get_start_method() == "forkserver":
+    multiprocessing.forkserver.ensure_running()  # starts the preload now; returns at once

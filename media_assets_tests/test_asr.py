@@ -180,6 +180,19 @@ def test_undecoded_speech_is_what_no_word_covers() -> None:
     assert asr.undecoded([], words) == [] and asr.undecoded([(0.0, 1.0)], []) == [(0.0, 1.0)]
 
 
+def test_a_re_decoded_sentence_that_repeats_its_neighbours_is_not_kept_twice() -> None:
+    def sentence(start: float, end: float, text: str) -> asr.Segment:
+        return asr.Segment(start, end, text, (), -0.2, 0.0)
+
+    decoded = [sentence(0.0, 4.0, "The lake holds every episode."), sentence(4.5, 9.0, "Nothing is lost, ever.")]
+    assert asr.repeats(sentence(9.5, 11.0, "every episode. Nothing is"), decoded)  # across two sentences
+    assert asr.repeats(sentence(9.5, 11.0, "nothing is LOST"), decoded)  # case and punctuation do not count
+    assert not asr.repeats(sentence(9.5, 11.0, "Nothing is gained."), decoded)  # new words are kept
+    assert not asr.repeats(sentence(9.5, 11.0, "episode every"), decoded)  # words in another order
+    assert not asr.repeats(sentence(60.0, 62.0, "Nothing is lost"), decoded)  # too far to be the same speech
+    assert not asr.repeats(sentence(9.5, 11.0, "..."), decoded)
+
+
 def test_windows_decode_like_faster_whisper_and_cut_in_gaps(media: dict) -> None:
     path = media["conversation"]
     windows = list(audio.windows(path, audio.window_count(path, window_seconds=8.0), search_seconds=3.0))

@@ -110,6 +110,41 @@ def test_kill_during_diarization_then_the_next_materialize_cleans_up_and_complet
 
 
 @pytest.mark.slow
+def test_a_worker_killed_mid_run_loses_only_its_episode(dagster_env, media, monkeypatch) -> None:
+    """`materialize` runs episodes side by side in worker processes: one worker killed with SIGKILL
+    ends its own episode as a cleaned-up, dead-lettered run; the other episode completes."""
+    monkeypatch.setenv("MEDIA_LAKE_MAX_CONCURRENT_RUNS", "2")  # whatever the core count, two at once
+    conversation = dagster_env / "conversation.wav"
+    samples.conversation(conversation, TURNS)
+    killed_episode, other_episode = ingest(conversation, media["speech"])
+    instance = get_instance()
+
+    batch = cli(
+        "materialize", "--episode", killed_episode, "--episode", other_episode,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    dead_run = wait_for(lambda: step_started(instance, killed_episode, "diarization"), 300, "diarization to start")
+    worker = int(dead_run.tags[run_liveness.TAG_PID])
+    assert worker != batch.pid  # the run is in a worker, not in the CLI's process
+    os.kill(worker, signal.SIGKILL)
+    out, err = batch.communicate(timeout=600)
+
+    assert batch.returncode == 0, err  # every episode accounted for: one materialized, one dead-lettered
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["episode_id"] for line in lines] == [killed_episode, other_episode]  # the order asked
+    assert (lines[0]["status"], lines[0]["run_id"], lines[0]["dead_lettered"]) == ("failed", dead_run.run_id, True)
+    assert lines[1]["status"] == "materialized"
+    assert f"{killed_episode}: its worker process died (exit code -9)" in err
+    assert f"cleaned up: run {dead_run.run_id} (episode {killed_episode}) was diarization" in err
+    assert instance.get_run_by_id(dead_run.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert not {run_id for run_id, _ in slot_holders(instance)} & {dead_run.run_id}
+    records = dead_letters.list_records(LocalStore(dagster_env / "lake"))
+    (record,) = [r for r in records if r["reason"] == "process_died"]
+    assert (record["stage"], record["episode_id"]) == ("diarization", killed_episode)
+    assert record["payload"]["pid"] == str(worker)
+
+
+@pytest.mark.slow
 def test_a_waiting_step_names_the_holder_sleeps_and_goes_on_when_the_holder_dies(dagster_env, media) -> None:
     (episode_id,) = ingest(media["speech"])
     prepared = cli_run(
@@ -256,3 +291,17 @@ def test_speech_steps_share_a_cpu_host_and_take_turns_on_a_gpu(dagster_env) -> N
     assert pool_limit("cpu-nlp", cores=16, gpus=1) == 16 and pool_limit("cpu-nlp", cores=2, gpus=0) == 2
     slots = get_instance().event_log_storage.get_concurrency_info(GPU_POOL).slot_count
     assert slots == pool_limit(GPU_POOL, os.cpu_count(), ctranslate2.get_cuda_device_count())
+
+
+def test_pool_slots_set_explicitly_win_on_every_host(dagster_env, monkeypatch) -> None:
+    from media_assets.instance import POOL_SLOTS_ENV, pool_limit
+
+    chosen = {POOL_SLOTS_ENV: f"{GPU_POOL}=3, cpu-nlp=5"}
+    assert pool_limit(GPU_POOL, cores=16, gpus=1, environ=chosen) == 3
+    assert pool_limit("cpu-nlp", cores=2, gpus=0, environ=chosen) == 5
+    assert pool_limit("cpu-metadata", cores=2, gpus=0, environ=chosen) == 2  # not named: the host's
+    for wrong in (f"{GPU_POOL}=0", "gpu=1", f"{GPU_POOL}=two", GPU_POOL):
+        with pytest.raises(ValueError, match=POOL_SLOTS_ENV):
+            pool_limit(GPU_POOL, cores=2, gpus=0, environ={POOL_SLOTS_ENV: wrong})
+    monkeypatch.setenv(POOL_SLOTS_ENV, f"{GPU_POOL}=3")
+    assert get_instance().event_log_storage.get_concurrency_info(GPU_POOL).slot_count == 3

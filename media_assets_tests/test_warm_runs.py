@@ -3,16 +3,20 @@ heavy libraries once (media_assets/warm_runs.py)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from media_assets import warm_runs
+from media_assets import run_preload, warm_runs
 
 
 def _report(queue) -> None:
     """In the started process: which preloaded modules it holds before importing anything."""
-    queue.put({name: name in sys.modules for name in warm_runs.PRELOADED_MODULES})
+    queue.put({name: name in sys.modules for name in run_preload.PRELOADED_MODULES})
 
 
 def _started_with(context) -> dict[str, bool]:
@@ -47,3 +51,55 @@ def test_every_code_server_starts_runs_with_that_context(monkeypatch) -> None:
     server = object.__new__(DagsterApiServer)
     server._mp_ctx = warm_runs.multiprocessing.get_context("fork")  # what __init__ stores is ignored
     assert server._mp_ctx.get_start_method() == "spawn"
+
+
+def test_a_module_that_fails_to_preload_is_reported_and_skipped(tmp_path, monkeypatch, capsys) -> None:
+    (tmp_path / "raises_on_import.py").write_text("raise RuntimeError('no GPU driver here')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert run_preload.preload(["raises_on_import", "colorsys"]) == ["raises_on_import"]
+    assert "colorsys" in sys.modules  # the next module is still preloaded
+    err = capsys.readouterr().err
+    assert "raises_on_import not preloaded" in err and "no GPU driver here" in err
+
+
+def children_commands(pid: int) -> list[str]:
+    """The command lines of process `pid`'s children (from /proc)."""
+    commands = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                commands.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return commands
+
+
+@pytest.mark.slow
+def test_a_code_server_starts_its_fork_server_before_any_run(tmp_path) -> None:
+    """The ~25 s of preloading happen while the code server loads, not inside the first launch."""
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "api",
+            "grpc",
+            "--module-name",
+            "media_assets.definitions",
+            "--socket",
+            str(tmp_path / "grpc.sock"),
+        ],
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        fork_servers = []
+        while not fork_servers and time.monotonic() < deadline and server.poll() is None:
+            time.sleep(1)
+            fork_servers = [cmd for cmd in children_commands(server.pid) if "multiprocessing.forkserver" in cmd]
+        assert fork_servers, f"no fork server under the code server: {server.poll()=}"
+    finally:
+        server.terminate()
+        server.wait(timeout=60)

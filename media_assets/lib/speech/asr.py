@@ -69,6 +69,7 @@ MIN_WORD_PROBABILITY = 0.4
 UNDECODED_SECONDS = 1.0  # speech without words that is decoded again (FasterWhisperEngine)
 WORD_MARGIN_SECONDS = 0.5
 RECOVERY_PASSES = 2
+REPEAT_REACH_SECONDS = 30.0  # a chunk's length: how far a re-decoded sentence's twin can be
 
 
 @dataclass(frozen=True)
@@ -306,12 +307,13 @@ class FasterWhisperEngine(_WindowedEngine):
         """Without timestamp tokens Whisper may end a chunk at a pause, leaving the speech after it
         undecoded (seen with tiny.en: the last sentence of a 7 s window). Speech that Silero VAD finds
         and no decoded word covers, UNDECODED_SECONDS or more of it, is decoded again on its own, up
-        to RECOVERY_PASSES times."""
+        to RECOVERY_PASSES times; what that gives is kept unless it `repeats` text decoded next to it."""
         vad = VadOptions(max_speech_duration_s=30, min_silence_duration_ms=160)  # the batched pipeline's
         spans = [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in get_speech_timestamps(audio, vad)]
         sentences: list[Segment] = []
         clips = None  # first pass: the pipeline merges the VAD spans into chunks of up to 30 s
         for _ in range(1 + RECOVERY_PASSES):
+            self.pipeline.last_speech_timestamp = 0.0  # the pipeline resets it only after a complete pass
             chunks, _ = self.pipeline.transcribe(
                 audio,
                 language=language,
@@ -321,19 +323,30 @@ class FasterWhisperEngine(_WindowedEngine):
                 clip_timestamps=clips,
                 vad_parameters=vad,
             )
-            words = []
+            words, decoded = [], []
             for chunk in chunks:
                 words += chunk.words
-                sentences += _sentences(
+                decoded += _sentences(
                     [(w.word, offset + w.start, offset + w.end, w.probability) for w in chunk.words],
                     chunk.avg_logprob,
                     chunk.no_speech_prob,
                 )
+            sentences += [s for s in decoded if clips is None or not repeats(s, sentences)]
             spans = undecoded(spans, [(w.start, w.end) for w in words if w.word.strip()])
             if not spans:
                 break
             clips = [{"start": start, "end": end} for start, end in spans]
         return sorted(sentences, key=lambda s: s.start)
+
+
+def repeats(sentence: Segment, decoded: list[Segment]) -> bool:
+    """Whether `sentence`'s words, in order, are already among the words of the `decoded` sentences
+    within REPEAT_REACH_SECONDS of it: speech whose words got times outside it (DTW can place a
+    word seconds off) is decoded again, and must not be kept twice."""
+    reach = (sentence.start - REPEAT_REACH_SECONDS, sentence.end + REPEAT_REACH_SECONDS)
+    near = sorted((s for s in decoded if s.start < reach[1] and s.end > reach[0]), key=lambda s: s.start)
+    words, context = _words(sentence.text), [w for s in near for w in _words(s.text)]
+    return bool(words) and any(context[i : i + len(words)] == words for i in range(len(context) - len(words) + 1))
 
 
 def undecoded(spans: list[tuple[float, float]], words: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -1,0 +1,223 @@
+"""The episode runs of `media-lake materialize`: each an in-process Dagster run of one episode, as
+many at once as the run queue lets the daemon start (`concurrency.runs.max_concurrent_runs` in
+dagster.yaml, by default the core count), so the CLI and the daemon share a host the same way.
+
+Runs go side by side in worker processes started from warm_runs' context (forked from the fork
+server that imported torch, pyannote.audio, spaCy... once); each worker loads its models on its
+first episode and keeps them for the next. Neither Whisper nor pyannote keeps 2 cores busy on one
+episode: on 2 cores the benchmark batch took 206 s two at a time against 314 s one after the other
+(benchmarks/README.md). With one run at a time, the run goes in this process.
+
+A worker that dies (the OOM killer, kill -9) takes only its own episode: that run is cleaned up as
+a dead run (failed, pool slots freed, dead-lettered), a new worker takes the next episode.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable
+from contextlib import contextmanager
+from multiprocessing import connection
+
+import dagster as dg
+
+from media_assets import run_liveness, warm_runs
+from media_assets.defs.episodes import COMPUTE_CLASSES
+from media_assets.instance import get_instance
+from media_assets.lib.core.lake import LakeStore
+
+TAG_EPISODE = "media-lake/episode"
+TAG_BATCH = "media-lake/batch"  # the `materialize` call a run belongs to
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+SLOT_WATCH_SECONDS = 2.0
+
+
+def load_definitions() -> dg.Definitions:
+    from media_assets.definitions import defs
+
+    return defs()
+
+
+def lake_of(definitions: dg.Definitions) -> LakeStore:
+    return definitions.resources["lake"].store()
+
+
+def split_assets(definitions: dg.Definitions) -> tuple[list[dg.AssetsDefinition], dg.AssetsDefinition]:
+    """The episode stage assets (their quality gates with them) and the catalog."""
+    unique = {a.key: a for a in definitions.assets}
+    episode_assets = [a for a in unique.values() if a.partitions_def is not None]
+    return episode_assets, unique[dg.AssetKey("catalog")]
+
+
+def reap_dead_runs(instance: dg.DagsterInstance, lake, err=sys.stderr) -> list[run_liveness.DeadRun]:
+    """Fail, free and dead-letter runs whose process is gone, saying so on `err`."""
+    reaped = run_liveness.reap_dead_runs(instance, lake, list(COMPUTE_CLASSES))
+    for dead in reaped:
+        print(f"media-lake: cleaned up: {dead.describe()}", file=err, flush=True)
+    return reaped
+
+
+def waiting_steps(instance: dg.DagsterInstance) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """(pool, step) of each step of this process's runs that waits for a slot, with the
+    (run id, step) holding that pool's slots."""
+    mine = {
+        r.run_id
+        for r in instance.get_runs(
+            filters=dg.RunsFilter(statuses=run_liveness.LIVE_STATUSES, tags=run_liveness.owner_tags())
+        )
+    }
+    waiting = {}
+    for pool in COMPUTE_CLASSES:
+        info = instance.event_log_storage.get_concurrency_info(pool)
+        for pending in info.pending_steps:
+            if pending.run_id in mine and pending.assigned_timestamp is None:
+                waiting[(pool, pending.step_key)] = [(s.run_id, s.step_key) for s in info.claimed_slots]
+    return waiting
+
+
+@contextmanager
+def slot_watch(instance: dg.DagsterInstance, lake, err=sys.stderr):
+    """While a run goes on: say which run holds the slot a step waits for (once per change), and
+    clean up holders whose process died, so that a dead run never blocks this one."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        told: dict = {}
+        while not stop.wait(SLOT_WATCH_SECONDS):
+            try:
+                waiting = waiting_steps(instance)
+                if not waiting or reap_dead_runs(instance, lake, err):
+                    continue
+            except Exception as exc:  # e.g. SQLite busy: the run goes on, the next pass tries again
+                print(f"media-lake: slot watch: {type(exc).__name__}: {exc}", file=err, flush=True)
+                continue
+            for (pool, step), holders in waiting.items():
+                if told.get((pool, step)) != holders:
+                    held_by = ", ".join(f"run {run_id} (step {key})" for run_id, key in holders) or "nobody yet"
+                    print(
+                        f"media-lake: {step} waits for a slot in pool {pool}, held by {held_by}", file=err, flush=True
+                    )
+                    told[(pool, step)] = holders
+
+    watcher = threading.Thread(target=watch, name="slot-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+
+
+def episodes_at_once(instance: dg.DagsterInstance) -> int:
+    """The run queue's limit; the core count where it sets none."""
+    queue = instance.get_concurrency_config().run_queue_config
+    limit = queue.max_concurrent_runs if queue else -1
+    return limit if limit > 0 else os.cpu_count() or 1
+
+
+def run_episode(episode_id: str, selection: list[str], tags: dict[str, str], environ: dict | None = None) -> str:
+    """One in-process run of the episode's `selection`; its run id. `environ`: the caller's
+    environment, for a worker forked from a fork server started with an older one."""
+    if environ is not None and environ != os.environ:
+        os.environ.clear()
+        os.environ.update(environ)
+    with get_instance() as instance:
+        definitions = load_definitions()
+        episode_assets, _ = split_assets(definitions)
+        with slot_watch(instance, lake_of(definitions), sys.stderr):
+            result = dg.materialize(
+                episode_assets,
+                partition_key=episode_id,
+                instance=instance,
+                resources=definitions.resources,
+                selection=selection,
+                raise_on_error=False,
+                run_config=QUIET_LOGS,
+                tags={**tags, TAG_EPISODE: episode_id, **run_liveness.owner_tags()},
+            )
+    return result.run_id
+
+
+def _serve(tasks: connection.Connection) -> None:
+    """A worker: runs the episodes it is sent until it is sent None; answers ("ok", run id) or
+    ("error", traceback) for each."""
+    while (task := tasks.recv()) is not None:
+        try:
+            tasks.send(("ok", run_episode(*task)))
+        except Exception:
+            tasks.send(("error", traceback.format_exc()))
+
+
+class _Worker:
+    def __init__(self, context):
+        self.tasks, theirs = context.Pipe()
+        self.process = context.Process(target=_serve, args=(theirs,), name="media-lake episode worker", daemon=True)
+        self.process.start()
+        theirs.close()
+        self.episode: str | None = None
+
+    def give(self, episode_id: str, selection: list[str], tags: dict[str, str]) -> None:
+        self.episode = episode_id
+        self.tasks.send((episode_id, selection, tags, dict(os.environ)))
+
+    def answer(self) -> tuple[str, str]:
+        """("ok", run id), ("error", traceback), or ("died", exit code) when the worker is gone."""
+        try:
+            return self.tasks.recv()
+        except (EOFError, OSError):
+            self.process.join()
+            return "died", f"its worker process died (exit code {self.process.exitcode})"
+
+    def stop(self) -> None:
+        try:
+            self.tasks.send(None)
+        except OSError:
+            pass
+        self.process.join(timeout=30)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+def run_batch(
+    episode_ids: list[str],
+    selection: list[str],
+    tags: dict[str, str],
+    at_once: int,
+    ended: Callable[[str, str | None], None],
+) -> None:
+    """Run each episode, `at_once` at a time; `ended(episode_id, problem)` as each ends, with
+    `problem` None when its run ended (succeeded or failed) and why not otherwise."""
+    if at_once <= 1 or len(episode_ids) <= 1:
+        for episode_id in episode_ids:
+            run_episode(episode_id, selection, tags)
+            ended(episode_id, None)
+        return
+    context = warm_runs.run_context()
+    todo = deque(episode_ids)
+    workers: list[_Worker] = []
+    try:
+        while todo or any(w.episode for w in workers):
+            for worker in [w for w in workers if w.episode is None] + [None] * (at_once - len(workers)):
+                if not todo:
+                    break
+                if worker is None:
+                    worker = _Worker(context)
+                    workers.append(worker)
+                worker.give(todo.popleft(), selection, tags)
+            busy = [w for w in workers if w.episode]
+            connection.wait([w.tasks for w in busy] + [w.process.sentinel for w in busy])
+            for worker in busy:
+                if not (worker.tasks.poll() or not worker.process.is_alive()):
+                    continue
+                outcome, detail = worker.answer()
+                episode_id, worker.episode = worker.episode, None
+                if outcome == "died":
+                    workers.remove(worker)
+                ended(episode_id, None if outcome == "ok" else detail)
+    finally:
+        for worker in workers:
+            worker.stop()
