@@ -4,9 +4,10 @@ dagster.yaml, by default the core count), so the CLI and the daemon share a host
 
 Runs go side by side in worker processes started from warm_runs' context (forked from the fork
 server that imported torch, pyannote.audio, spaCy... once); each worker loads its models on its
-first episode and keeps them for the next. Neither Whisper nor pyannote keeps 2 cores busy on one
-episode: on 2 cores the benchmark batch took 206 s two at a time against 314 s one after the other
-(benchmarks/README.md). With one run at a time, the run goes in this process.
+first episode and keeps them for the next, and runs with its share of the cores (THREADS_ENV).
+Neither Whisper nor pyannote keeps 2 cores busy on one episode: on 2 cores the benchmark batch took
+201 s two at a time (one thread each) against 314 s one after the other (benchmarks/README.md).
+With one run at a time, the run goes in this process, with the libraries' own thread counts.
 
 A worker that dies (the OOM killer, kill -9) takes only its own episode: that run is cleaned up as
 a dead run (failed, pool slots freed, dead-lettered), a new worker takes the next episode.
@@ -34,6 +35,9 @@ TAG_EPISODE = "media-lake/episode"
 TAG_BATCH = "media-lake/batch"  # the `materialize` call a run belongs to
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 SLOT_WATCH_SECONDS = 2.0
+# Threads of each worker's run: read by CTranslate2 when Whisper loads, given to torch as the run
+# starts. A worker gets its share of the cores unless the caller's environment sets it.
+THREADS_ENV = "OMP_NUM_THREADS"
 
 
 def load_definitions() -> dg.Definitions:
@@ -120,11 +124,15 @@ def episodes_at_once(instance: dg.DagsterInstance) -> int:
 
 
 def run_episode(episode_id: str, selection: list[str], tags: dict[str, str], environ: dict | None = None) -> str:
-    """One in-process run of the episode's `selection`; its run id. `environ`: the caller's
-    environment, for a worker forked from a fork server started with an older one."""
-    if environ is not None and environ != os.environ:
-        os.environ.clear()
-        os.environ.update(environ)
+    """One in-process run of the episode's `selection`; its run id. `environ` (in a worker): the
+    caller's environment (the fork server's may be older) and THREADS_ENV."""
+    if environ is not None:
+        import torch  # preloaded by the fork server
+
+        if environ != os.environ:
+            os.environ.clear()
+            os.environ.update(environ)
+        torch.set_num_threads(int(os.environ[THREADS_ENV]))
     with get_instance() as instance:
         definitions = load_definitions()
         episode_assets, _ = split_assets(definitions)
@@ -153,7 +161,8 @@ def _serve(tasks: connection.Connection) -> None:
 
 
 class _Worker:
-    def __init__(self, context):
+    def __init__(self, context, threads: int):
+        self.threads = threads
         self.tasks, theirs = context.Pipe()
         self.process = context.Process(target=_serve, args=(theirs,), name="media-lake episode worker", daemon=True)
         self.process.start()
@@ -162,7 +171,7 @@ class _Worker:
 
     def give(self, episode_id: str, selection: list[str], tags: dict[str, str]) -> None:
         self.episode = episode_id
-        self.tasks.send((episode_id, selection, tags, dict(os.environ)))
+        self.tasks.send((episode_id, selection, tags, {THREADS_ENV: str(self.threads), **os.environ}))
 
     def answer(self) -> tuple[str, str]:
         """("ok", run id), ("error", traceback), or ("died", exit code) when the worker is gone."""
@@ -205,7 +214,7 @@ def run_batch(
                 if not todo:
                     break
                 if worker is None:
-                    worker = _Worker(context)
+                    worker = _Worker(context, threads=max(1, (os.cpu_count() or 1) // at_once))
                     workers.append(worker)
                 worker.give(todo.popleft(), selection, tags)
             busy = [w for w in workers if w.episode]
