@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from media_assets import episode_runs, remote, run_liveness
-from media_assets.instance import get_instance
+from media_assets.instance import get_instance, runs_at_once
 from media_assets.lib.core import catalog, dead_letters
 from media_assets.lib.media import ingest as lake_ingest
 from media_assets.progress import EpisodeProgress
@@ -74,8 +74,7 @@ def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys
             printed += 1
 
     with EpisodeProgress(instance, batch, episodes_to_run, len(selection), err) as progress:
-        at_once = episode_runs.episodes_at_once(instance)
-        episode_runs.run_batch(episodes_to_run, selection, batch, at_once, ended)
+        episode_runs.run_batch(episodes_to_run, selection, batch, runs_at_once(instance), ended)
     dg.materialize(
         [*episode_assets, catalog_asset],
         instance=instance,

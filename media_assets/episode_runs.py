@@ -4,7 +4,7 @@ dagster.yaml, by default the core count), so the CLI and the daemon share a host
 
 Runs go side by side in worker processes started from warm_runs' context (forked from the fork
 server that imported torch, pyannote.audio, spaCy... once); each worker loads its models on its
-first episode and keeps them for the next, and runs with its share of the cores (THREADS_ENV).
+first episode and keeps them for the next, and runs with its share of the cores (warm_runs.share_cores).
 Neither Whisper nor pyannote keeps 2 cores busy on one episode: on 2 cores the benchmark batch took
 201 s two at a time (one thread each) against 314 s one after the other (benchmarks/README.md).
 With one run at a time, the run goes in this process, with the libraries' own thread counts.
@@ -35,9 +35,6 @@ TAG_EPISODE = "media-lake/episode"
 TAG_BATCH = "media-lake/batch"  # the `materialize` call a run belongs to
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 SLOT_WATCH_SECONDS = 2.0
-# Threads of each worker's run: read by CTranslate2 when Whisper loads, given to torch as the run
-# starts. A worker gets its share of the cores unless the caller's environment sets it.
-THREADS_ENV = "OMP_NUM_THREADS"
 
 
 def load_definitions() -> dg.Definitions:
@@ -116,23 +113,12 @@ def slot_watch(instance: dg.DagsterInstance, lake, err=sys.stderr):
         watcher.join()
 
 
-def episodes_at_once(instance: dg.DagsterInstance) -> int:
-    """The run queue's limit; the core count where it sets none."""
-    queue = instance.get_concurrency_config().run_queue_config
-    limit = queue.max_concurrent_runs if queue else -1
-    return limit if limit > 0 else os.cpu_count() or 1
-
-
 def run_episode(episode_id: str, selection: list[str], tags: dict[str, str], environ: dict | None = None) -> str:
     """One in-process run of the episode's `selection`; its run id. `environ` (in a worker): the
-    caller's environment (the fork server's may be older) and THREADS_ENV."""
-    if environ is not None:
-        import torch  # preloaded by the fork server
-
-        if environ != os.environ:
-            os.environ.clear()
-            os.environ.update(environ)
-        torch.set_num_threads(int(os.environ[THREADS_ENV]))
+    caller's environment (the fork server's may be older)."""
+    if environ is not None and environ != os.environ:
+        os.environ.clear()
+        os.environ.update(environ)
     with get_instance() as instance:
         definitions = load_definitions()
         episode_assets, _ = split_assets(definitions)
@@ -161,8 +147,7 @@ def _serve(tasks: connection.Connection) -> None:
 
 
 class _Worker:
-    def __init__(self, context, threads: int):
-        self.threads = threads
+    def __init__(self, context):
         self.tasks, theirs = context.Pipe()
         self.process = context.Process(target=_serve, args=(theirs,), name="media-lake episode worker", daemon=True)
         self.process.start()
@@ -171,7 +156,7 @@ class _Worker:
 
     def give(self, episode_id: str, selection: list[str], tags: dict[str, str]) -> None:
         self.episode = episode_id
-        self.tasks.send((episode_id, selection, tags, {THREADS_ENV: str(self.threads), **os.environ}))
+        self.tasks.send((episode_id, selection, tags, dict(os.environ)))
 
     def answer(self) -> tuple[str, str]:
         """("ok", run id), ("error", traceback), or ("died", exit code) when the worker is gone."""
@@ -205,6 +190,7 @@ def run_batch(
             run_episode(episode_id, selection, tags)
             ended(episode_id, None)
         return
+    warm_runs.share_cores(at_once)
     context = warm_runs.run_context()
     todo = deque(episode_ids)
     workers: list[_Worker] = []
@@ -214,7 +200,7 @@ def run_batch(
                 if not todo:
                     break
                 if worker is None:
-                    worker = _Worker(context, threads=max(1, (os.cpu_count() or 1) // at_once))
+                    worker = _Worker(context)
                     workers.append(worker)
                 worker.give(todo.popleft(), selection, tags)
             busy = [w for w in workers if w.episode]

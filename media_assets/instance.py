@@ -97,6 +97,13 @@ def pool_limit(pool: str, cores: int, gpus: int, environ=os.environ) -> int:
     return cores
 
 
+def runs_at_once(instance: dg.DagsterInstance) -> int:
+    """The run queue's limit (max_concurrent_runs); the core count where it sets none."""
+    queue = instance.get_concurrency_config().run_queue_config
+    limit = queue.max_concurrent_runs if queue else -1
+    return limit if limit > 0 else os.cpu_count() or 1
+
+
 def pool_slots(setting: str) -> dict[str, int]:
     """POOL_SLOTS_ENV's "pool=slots,..." as a dict; a clear error for an unknown pool or a count under 1."""
     chosen = {}

@@ -125,7 +125,9 @@ def test_a_worker_killed_mid_run_loses_only_its_episode(dagster_env, media, monk
     )  # fmt: skip
     dead_run = wait_for(lambda: step_started(instance, killed_episode, "diarization"), 300, "diarization to start")
     worker = int(dead_run.tags[run_liveness.TAG_PID])
-    assert worker != batch.pid  # the run is in a worker, not in the CLI's process
+    assert worker != batch.pid  # the run is in a worker, not in the CLI's process, with its share of the cores
+    threads = Path(f"/proc/{worker}/environ").read_bytes().split(b"\0")
+    assert f"OMP_NUM_THREADS={max(1, os.cpu_count() // 2)}".encode() in threads
     os.kill(worker, signal.SIGKILL)
     out, err = batch.communicate(timeout=600)
 

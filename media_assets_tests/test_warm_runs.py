@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from media_assets import run_preload, warm_runs
+from media_assets.instance import MAX_CONCURRENT_RUNS_ENV, dagster_yaml
 
 
 def _report(queue) -> None:
@@ -62,44 +63,58 @@ def test_a_module_that_fails_to_preload_is_reported_and_skipped(tmp_path, monkey
     assert "raises_on_import not preloaded" in err and "no GPU driver here" in err
 
 
-def children_commands(pid: int) -> list[str]:
-    """The command lines of process `pid`'s children (from /proc)."""
-    commands = []
+def children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of process `pid`'s children (from /proc)."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                commands.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+                command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                found.append((int(stat.parent.name), command))
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
-    return commands
+    return found
+
+
+def test_each_run_gets_its_share_of_the_cores_unless_told() -> None:
+    cores = os.cpu_count()
+    environ: dict[str, str] = {}
+    warm_runs.share_cores(2, environ)
+    assert environ == {warm_runs.THREADS_ENV: str(max(1, cores // 2))}
+    warm_runs.share_cores(1, environ)  # set already: kept
+    assert environ == {warm_runs.THREADS_ENV: str(max(1, cores // 2))}
+    more_runs_than_cores: dict[str, str] = {}
+    warm_runs.share_cores(cores * 4, more_runs_than_cores)
+    assert more_runs_than_cores == {warm_runs.THREADS_ENV: "1"}
+
+
+def process_environ(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(pair.decode().split("=", 1) for pair in pairs if b"=" in pair)
 
 
 @pytest.mark.slow
 def test_a_code_server_starts_its_fork_server_before_any_run(tmp_path) -> None:
-    """The ~25 s of preloading happen while the code server loads, not inside the first launch."""
+    """The ~25 s of preloading happen while the code server loads, not inside the first launch, in
+    a fork server whose runs share the cores among the runs the instance's queue allows at once."""
+    (tmp_path / "dagster.yaml").write_text(dagster_yaml({MAX_CONCURRENT_RUNS_ENV: "2"}))
+    env = {key: value for key, value in os.environ.items() if key != warm_runs.THREADS_ENV}
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "api",
-            "grpc",
-            "--module-name",
-            "media_assets.definitions",
-            "--socket",
-            str(tmp_path / "grpc.sock"),
-        ],
-        env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
+        [sys.executable, "-m", "dagster", "api", "grpc", "--module-name", "media_assets.definitions",
+         "--socket", str(tmp_path / "grpc.sock")],
+        env={**env, "DAGSTER_HOME": str(tmp_path)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-    )
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + 240
         fork_servers = []
         while not fork_servers and time.monotonic() < deadline and server.poll() is None:
             time.sleep(1)
-            fork_servers = [cmd for cmd in children_commands(server.pid) if "multiprocessing.forkserver" in cmd]
+            fork_servers = [pid for pid, cmd in children(server.pid) if "multiprocessing.forkserver" in cmd]
         assert fork_servers, f"no fork server under the code server: {server.poll()=}"
+        threads = process_environ(fork_servers[0])[warm_runs.THREADS_ENV]
+        assert threads == str(max(1, os.cpu_count() // 2))
     finally:
         server.terminate()
         server.wait(timeout=60)
