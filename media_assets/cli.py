@@ -50,7 +50,7 @@ def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys
     definitions = episode_runs.load_definitions()
     episode_assets, catalog_asset = episode_runs.split_assets(definitions)
     known = set(instance.get_dynamic_partitions("episodes"))
-    targets = sorted(known) if episode_ids is None else episode_ids
+    targets = sorted(known) if episode_ids is None else list(dict.fromkeys(episode_ids))  # each once
     unknown = sorted(set(targets) - known)
     if unknown:
         raise SystemExit(f"unknown episode(s): {', '.join(unknown)} (ingest them first)")
@@ -62,12 +62,12 @@ def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys
     lines: dict[str, dict] = {}
     printed = 0
 
-    def ended(episode_id: str, problem: str | None) -> None:
+    def ended(episode_id: str, run_id: str | None, problem: str | None) -> None:
         nonlocal printed
         if problem:
             print(f"media-lake: {episode_id}: {problem}", file=err, flush=True)
             episode_runs.reap_dead_runs(instance, lake, err)  # the run of a worker that died
-        lines[episode_id] = episode_line(instance, lake, batch, episode_id, problem)
+        lines[episode_id] = episode_line(instance, lake, batch, episode_id, run_id, problem)
         progress.finished(episode_id)
         while printed < len(episodes_to_run) and episodes_to_run[printed] in lines:
             progress.emit(json.dumps(lines[episodes_to_run[printed]]), out)
@@ -86,11 +86,16 @@ def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys
     return all(line["status"] == "materialized" or line["dead_lettered"] for line in lines.values())
 
 
-def episode_line(instance: dg.DagsterInstance, lake, batch: dict, episode_id: str, problem: str | None) -> dict:
-    """What `materialize` says of an episode's run in `batch`: its status, failed steps, and
-    whether the failure is dead-lettered. An episode whose run never started (its worker died
-    first) is dead-lettered here, so that every episode is accounted for."""
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={**batch, episode_runs.TAG_EPISODE: episode_id}), limit=1)
+def episode_line(
+    instance: dg.DagsterInstance, lake, batch: dict, episode_id: str, run_id: str | None, problem: str | None
+) -> dict:
+    """What `materialize` says of an episode's run (`run_id`, or when its worker could not tell, the
+    episode's run in `batch`): its status, failed steps, and whether the failure is dead-lettered.
+    An episode whose run never started is dead-lettered here, so that every episode is accounted for."""
+    if run_id:
+        runs = [instance.get_run_by_id(run_id)]
+    else:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={**batch, episode_runs.TAG_EPISODE: episode_id}), limit=1)
     if not runs:
         dead_letters.dead_letter(
             lake,

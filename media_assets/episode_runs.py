@@ -1,13 +1,14 @@
 """The episode runs of `media-lake materialize`: each an in-process Dagster run of one episode, as
 many at once as the run queue lets the daemon start (`concurrency.runs.max_concurrent_runs` in
-dagster.yaml, by default the core count), so the CLI and the daemon share a host the same way.
+dagster.yaml, by default the core count): the CLI follows the daemon's limit (each has its own).
 
 Runs go side by side in worker processes started from warm_runs' context (forked from the fork
 server that imported torch, pyannote.audio, spaCy... once); each worker loads its models on its
-first episode and keeps them for the next, and runs with its share of the cores (warm_runs.share_cores).
-Neither Whisper nor pyannote keeps 2 cores busy on one episode: on 2 cores the benchmark batch took
-201 s two at a time (one thread each) against 314 s one after the other (benchmarks/README.md).
-With one run at a time, the run goes in this process, with the libraries' own thread counts.
+first episode and keeps them for the next, and its libraries use its share of the cores
+(warm_runs.share_cores). On 2 cores two single-threaded runs do more than one run with both
+cores: Whisper gains 1.5x from a second thread, pyannote loses time with one, and the steps
+between them use one core (figures in benchmarks/README.md). With one run at a time, the run
+goes in this process, with the libraries' own thread counts.
 
 A worker that dies (the OOM killer, kill -9) takes only its own episode: that run is cleaned up as
 a dead run (failed, pool slots freed, dead-lettered), a new worker takes the next episode.
@@ -113,12 +114,15 @@ def slot_watch(instance: dg.DagsterInstance, lake, err=sys.stderr):
         watcher.join()
 
 
-def run_episode(episode_id: str, selection: list[str], tags: dict[str, str], environ: dict | None = None) -> str:
-    """One in-process run of the episode's `selection`; its run id. `environ` (in a worker): the
-    caller's environment (the fork server's may be older)."""
-    if environ is not None and environ != os.environ:
-        os.environ.clear()
+def run_episode(
+    episode_id: str, selection: list[str], tags: dict[str, str], environ: dict | None = None, cwd: str | None = None
+) -> str:
+    """One in-process run of the episode's `selection`; its run id. In a worker, `environ` and
+    `cwd` are the caller's (the fork server's may be older)."""
+    if environ is not None:
         os.environ.update(environ)
+    if cwd is not None:
+        os.chdir(cwd)
     with get_instance() as instance:
         definitions = load_definitions()
         episode_assets, _ = split_assets(definitions)
@@ -139,11 +143,14 @@ def run_episode(episode_id: str, selection: list[str], tags: dict[str, str], env
 def _serve(tasks: connection.Connection) -> None:
     """A worker: runs the episodes it is sent until it is sent None; answers ("ok", run id) or
     ("error", traceback) for each."""
-    while (task := tasks.recv()) is not None:
-        try:
-            tasks.send(("ok", run_episode(*task)))
-        except Exception:
-            tasks.send(("error", traceback.format_exc()))
+    try:
+        while (task := tasks.recv()) is not None:
+            try:
+                tasks.send(("ok", run_episode(*task)))
+            except Exception:
+                tasks.send(("error", traceback.format_exc()))
+    except (KeyboardInterrupt, EOFError):
+        pass  # Ctrl-C reaches the whole process group, or the caller is gone: it cleans up
 
 
 class _Worker:
@@ -154,26 +161,22 @@ class _Worker:
         theirs.close()
         self.episode: str | None = None
 
-    def give(self, episode_id: str, selection: list[str], tags: dict[str, str]) -> None:
+    def give(self, episode_id: str, selection: list[str], tags: dict[str, str]) -> bool:
+        """Send it the episode; False when it is gone (it died while idle)."""
+        try:
+            self.tasks.send((episode_id, selection, tags, dict(os.environ), os.getcwd()))
+        except OSError:
+            return False
         self.episode = episode_id
-        self.tasks.send((episode_id, selection, tags, dict(os.environ)))
+        return True
 
     def answer(self) -> tuple[str, str]:
-        """("ok", run id), ("error", traceback), or ("died", exit code) when the worker is gone."""
+        """("ok", run id), ("error", traceback), or ("died", why) when the worker is gone."""
         try:
             return self.tasks.recv()
         except (EOFError, OSError):
             self.process.join()
             return "died", f"its worker process died (exit code {self.process.exitcode})"
-
-    def stop(self) -> None:
-        try:
-            self.tasks.send(None)
-        except OSError:
-            pass
-        self.process.join(timeout=30)
-        if self.process.is_alive():
-            self.process.kill()
 
 
 def run_batch(
@@ -181,38 +184,52 @@ def run_batch(
     selection: list[str],
     tags: dict[str, str],
     at_once: int,
-    ended: Callable[[str, str | None], None],
+    ended: Callable[[str, str | None, str | None], None],
 ) -> None:
-    """Run each episode, `at_once` at a time; `ended(episode_id, problem)` as each ends, with
-    `problem` None when its run ended (succeeded or failed) and why not otherwise."""
-    if at_once <= 1 or len(episode_ids) <= 1:
+    """Run each episode, `at_once` at a time; `ended(episode_id, run_id, problem)` as each ends:
+    `problem` is None when its run ended (succeeded or failed), else why not (and `run_id` None)."""
+    at_once = min(at_once, len(episode_ids))
+    if at_once <= 1:
         for episode_id in episode_ids:
-            run_episode(episode_id, selection, tags)
-            ended(episode_id, None)
+            ended(episode_id, run_episode(episode_id, selection, tags), None)
         return
+    threads_before = os.environ.get(warm_runs.THREADS_ENV)
     warm_runs.share_cores(at_once)
     context = warm_runs.run_context()
     todo = deque(episode_ids)
     workers: list[_Worker] = []
     try:
         while todo or any(w.episode for w in workers):
-            for worker in [w for w in workers if w.episode is None] + [None] * (at_once - len(workers)):
-                if not todo:
-                    break
-                if worker is None:
-                    worker = _Worker(context)
-                    workers.append(worker)
-                worker.give(todo.popleft(), selection, tags)
-            busy = [w for w in workers if w.episode]
-            connection.wait([w.tasks for w in busy] + [w.process.sentinel for w in busy])
-            for worker in busy:
-                if not (worker.tasks.poll() or not worker.process.is_alive()):
-                    continue
+            idle = [w for w in workers if w.episode is None]
+            while todo and (idle or len(workers) < at_once):
+                worker = idle.pop() if idle else _Worker(context)
+                if worker.give(todo[0], selection, tags):
+                    workers += [] if worker in workers else [worker]
+                    todo.popleft()
+                elif worker in workers:
+                    workers.remove(worker)  # died while idle: a new worker takes the episode
+                else:
+                    ended(todo.popleft(), None, "no worker process could start")
+            busy = {w.tasks: w for w in workers if w.episode}
+            for ready in connection.wait(list(busy)):
+                worker = busy[ready]
                 outcome, detail = worker.answer()
                 episode_id, worker.episode = worker.episode, None
                 if outcome == "died":
                     workers.remove(worker)
-                ended(episode_id, None if outcome == "ok" else detail)
-    finally:
+                ended(episode_id, *((detail, None) if outcome == "ok" else (None, detail)))
+    finally:  # on an error or Ctrl-C: runs cut short are cleaned up as dead runs by the next materialize
         for worker in workers:
-            worker.stop()
+            if worker.episode:
+                worker.process.kill()
+            else:
+                try:
+                    worker.tasks.send(None)
+                except OSError:
+                    pass
+        for worker in workers:
+            worker.process.join(timeout=30)
+        if threads_before is None:
+            os.environ.pop(warm_runs.THREADS_ENV, None)
+        else:
+            os.environ[warm_runs.THREADS_ENV] = threads_before

@@ -14,11 +14,10 @@ from media_assets.defs.orchestration.jobs import TAG_RUN_CLASS
 DEFAULT_HOME = ".dagster_home"
 POSTGRES_URL_ENV = "DAGSTER_POSTGRES_URL"  # set it before the first use: production mode
 SPEECH_POOL = "gpu-transcription"  # ASR and diarization
-# Speech steps at once: one on a GPU host (GPU work is serialized); two on a CPU-only host, where
-# they share the cores: neither library keeps 2 cores busy, and on 2 cores an ASR step and a
-# diarization step side by side took 18.4 s where one after the other took 27.1 s
+# Speech steps at once: one on a GPU host (GPU work is serialized); on a CPU-only host one per core,
+# like the CPU classes: each run gets its share of the cores (warm_runs.share_cores), and on 2 cores an
+# ASR step and a diarization step side by side took 18.4 s where one after the other took 27.1 s
 # (benchmarks/README.md). The CPU pools get as many slots as the machine has cores.
-CPU_HOST_SPEECH_SLOTS = 2
 # Pool slots live in the instance's storage, shared by every host of a PostgreSQL instance: each
 # host that starts sets them for itself. Where hosts differ, set them explicitly, as
 # "gpu-transcription=1,cpu-nlp=8": a pool named here keeps that many slots on every host.
@@ -92,9 +91,7 @@ def pool_limit(pool: str, cores: int, gpus: int, environ=os.environ) -> int:
     chosen = pool_slots(environ.get(POOL_SLOTS_ENV, ""))
     if pool in chosen:
         return chosen[pool]
-    if pool == SPEECH_POOL:
-        return 1 if gpus else CPU_HOST_SPEECH_SLOTS
-    return cores
+    return 1 if pool == SPEECH_POOL and gpus else cores
 
 
 def runs_at_once(instance: dg.DagsterInstance) -> int:

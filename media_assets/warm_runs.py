@@ -60,7 +60,7 @@ def share_cores(runs_at_once: int, environ=os.environ) -> None:
     """Give each of `runs_at_once` runs its share of the cores (at least 1 thread), unless
     THREADS_ENV is set already; before the fork server starts, which passes it on to every run. On 2
     cores, two runs of one thread each cleared the benchmark batch in 201 s, of two threads in 215 s
-    (benchmarks/README.md): neither library keeps 2 cores busy, and both lose time to contention."""
+    (single repeats, benchmarks/README.md)."""
     environ.setdefault(THREADS_ENV, str(max(1, (os.cpu_count() or 1) // runs_at_once)))
 
 

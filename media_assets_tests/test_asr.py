@@ -191,6 +191,7 @@ def test_a_re_decoded_sentence_that_repeats_its_neighbours_is_not_kept_twice() -
     assert not asr.repeats(sentence(9.5, 11.0, "episode every"), decoded)  # words in another order
     assert not asr.repeats(sentence(60.0, 62.0, "Nothing is lost"), decoded)  # too far to be the same speech
     assert not asr.repeats(sentence(9.5, 11.0, "..."), decoded)
+    assert not asr.repeats(sentence(9.5, 11.0, "Nothing is."), decoded)  # two words: kept, though they repeat
 
 
 def test_windows_decode_like_faster_whisper_and_cut_in_gaps(media: dict) -> None:

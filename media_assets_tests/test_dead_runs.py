@@ -114,6 +114,7 @@ def test_a_worker_killed_mid_run_loses_only_its_episode(dagster_env, media, monk
     """`materialize` runs episodes side by side in worker processes: one worker killed with SIGKILL
     ends its own episode as a cleaned-up, dead-lettered run; the other episode completes."""
     monkeypatch.setenv("MEDIA_LAKE_MAX_CONCURRENT_RUNS", "2")  # whatever the core count, two at once
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # each worker gets its share of the cores
     conversation = dagster_env / "conversation.wav"
     samples.conversation(conversation, TURNS)
     killed_episode, other_episode = ingest(conversation, media["speech"])
@@ -129,6 +130,7 @@ def test_a_worker_killed_mid_run_loses_only_its_episode(dagster_env, media, monk
     threads = Path(f"/proc/{worker}/environ").read_bytes().split(b"\0")
     assert f"OMP_NUM_THREADS={max(1, os.cpu_count() // 2)}".encode() in threads
     os.kill(worker, signal.SIGKILL)
+    cut_short = run_liveness.unfinished_steps(instance, dead_run.run_id)  # diarization, or on a fast CPU a later step
     out, err = batch.communicate(timeout=600)
 
     assert batch.returncode == 0, err  # every episode accounted for: one materialized, one dead-lettered
@@ -137,12 +139,14 @@ def test_a_worker_killed_mid_run_loses_only_its_episode(dagster_env, media, monk
     assert (lines[0]["status"], lines[0]["run_id"], lines[0]["dead_lettered"]) == ("failed", dead_run.run_id, True)
     assert lines[1]["status"] == "materialized"
     assert f"{killed_episode}: its worker process died (exit code -9)" in err
-    assert f"cleaned up: run {dead_run.run_id} (episode {killed_episode}) was diarization" in err
+    assert (
+        f"cleaned up: run {dead_run.run_id} (episode {killed_episode}) was {', '.join(cut_short) or 'starting'}" in err
+    )
     assert instance.get_run_by_id(dead_run.run_id).status == dg.DagsterRunStatus.FAILURE
     assert not {run_id for run_id, _ in slot_holders(instance)} & {dead_run.run_id}
     records = dead_letters.list_records(LocalStore(dagster_env / "lake"))
     (record,) = [r for r in records if r["reason"] == "process_died"]
-    assert (record["stage"], record["episode_id"]) == ("diarization", killed_episode)
+    assert record["episode_id"] == killed_episode and record["stage"] in (cut_short or (dead_letters.RUN_STAGE,))
     assert record["payload"]["pid"] == str(worker)
 
 
@@ -290,6 +294,7 @@ def test_speech_steps_share_a_cpu_host_and_take_turns_on_a_gpu(dagster_env) -> N
 
     assert pool_limit(GPU_POOL, cores=16, gpus=1) == 1  # GPU work is serialized
     assert pool_limit(GPU_POOL, cores=2, gpus=0) == 2  # an ASR and a diarization step share the cores
+    assert pool_limit(GPU_POOL, cores=16, gpus=0) == 16  # each run with its share of the cores
     assert pool_limit("cpu-nlp", cores=16, gpus=1) == 16 and pool_limit("cpu-nlp", cores=2, gpus=0) == 2
     slots = get_instance().event_log_storage.get_concurrency_info(GPU_POOL).slot_count
     assert slots == pool_limit(GPU_POOL, os.cpu_count(), ctranslate2.get_cuda_device_count())

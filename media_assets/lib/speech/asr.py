@@ -70,6 +70,7 @@ UNDECODED_SECONDS = 1.0  # speech without words that is decoded again (FasterWhi
 WORD_MARGIN_SECONDS = 0.5
 RECOVERY_PASSES = 2
 REPEAT_REACH_SECONDS = 30.0  # a chunk's length: how far a re-decoded sentence's twin can be
+REPEAT_MIN_WORDS = 3  # shorter re-decoded sentences ("Yes.") are kept: too common to call a repeat
 
 
 @dataclass(frozen=True)
@@ -340,13 +341,15 @@ class FasterWhisperEngine(_WindowedEngine):
 
 
 def repeats(sentence: Segment, decoded: list[Segment]) -> bool:
-    """Whether `sentence`'s words, in order, are already among the words of the `decoded` sentences
-    within REPEAT_REACH_SECONDS of it: speech whose words got times outside it (DTW can place a
-    word seconds off) is decoded again, and must not be kept twice."""
+    """Whether `sentence`'s words (REPEAT_MIN_WORDS or more), in order, are already among the words
+    of the `decoded` sentences within REPEAT_REACH_SECONDS of it: speech whose words got times
+    outside it (DTW can place a word seconds off) is decoded again, and must not be kept twice."""
     reach = (sentence.start - REPEAT_REACH_SECONDS, sentence.end + REPEAT_REACH_SECONDS)
     near = sorted((s for s in decoded if s.start < reach[1] and s.end > reach[0]), key=lambda s: s.start)
     words, context = _words(sentence.text), [w for s in near for w in _words(s.text)]
-    return bool(words) and any(context[i : i + len(words)] == words for i in range(len(context) - len(words) + 1))
+    return len(words) >= REPEAT_MIN_WORDS and any(
+        context[i : i + len(words)] == words for i in range(len(context) - len(words) + 1)
+    )
 
 
 def undecoded(spans: list[tuple[float, float]], words: list[tuple[float, float]]) -> list[tuple[float, float]]:
