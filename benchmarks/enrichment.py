@@ -11,8 +11,12 @@
    stages only read those documents). chapters, enriched_metadata and distribution then run on it.
 3. Share: the text stages' hour against the whole pipeline's hour, where the speech stages' hour is
    their RTF from step 1 times 3600 s (stated as an extrapolation) and the other stages are measured.
+4. Stage against bare libraries, on the hour: `chapters` and `enriched_metadata` are run once with
+   spaCy and the sentence embedder wrapped to record every call (`nlp.pipe(texts)`,
+   `embedder.encode(texts)`); "bare" then replays exactly those calls on the libraries, with no
+   stage around them. Stage and bare alternate `--repeat` times; medians and stage/bare (goal <= 1.10x).
 
-Run:  .venv/bin/python benchmarks/enrichment.py [--model tiny.en] [--minutes 60]
+Run:  .venv/bin/python benchmarks/enrichment.py [--model tiny.en] [--minutes 60] [--repeat 3]
 Figures also go to benchmarks/out/enrichment.json.
 """
 
@@ -22,6 +26,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -116,10 +121,78 @@ def _tiled_documents(lake, short_id: str, long_id: str, copies: int, period: flo
         lake.put_bytes(document_key(stage, long_id), contracts.dump_document(stage, document))
 
 
+class Recording:
+    """A model (spaCy's Language or the embedder) that records the texts of each `pipe`/`encode` call."""
+
+    def __init__(self, model, calls: list):
+        self._model, self._calls = model, calls
+
+    def pipe(self, texts, **kwargs):
+        texts = list(texts)
+        self._calls.append(("pipe", texts, kwargs))
+        return self._model.pipe(texts, **kwargs)
+
+    def encode(self, texts):
+        self._calls.append(("encode", list(texts), {}))
+        return self._model.encode(texts)
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+def _against_bare(stages: dict, lake, episode_id: str, repeat: int) -> dict:
+    """Each spaCy+embedder stage against the library calls it makes (step 4 of the docstring)."""
+    return {
+        name: _stage_against_bare(name, stages, lake, episode_id, repeat) for name in ("chapters", "enriched_metadata")
+    }
+
+
+def _stage_against_bare(name: str, stages: dict, lake, episode_id: str, repeat: int) -> dict:
+    from unittest import mock
+
+    from media_assets.lib.core.lake import document_key
+    from media_assets.lib.text import text_models
+
+    nlp, embedder = text_models.load_spacy(text_models.DEFAULT_SPACY_MODEL), text_models.load_embedder()
+    module = sys.modules[f"media_assets.lib.text.{name}"]
+
+    def run_stage() -> float:
+        (lake.root / document_key(name, episode_id)).unlink(missing_ok=True)
+        return _run(stages, [name], lake, episode_id)[name]
+
+    calls: list = []
+    with (
+        mock.patch.object(module, "load_spacy", lambda _name: Recording(nlp, calls)),
+        mock.patch.object(module, "load_embedder", lambda _name: Recording(embedder, calls)),
+    ):
+        run_stage()  # fills the classifier's per-embedder cache, as in a warm worker
+        calls.clear()
+        run_stage()
+
+    def bare() -> float:
+        start = time.perf_counter()
+        for kind, texts, kwargs in calls:
+            list(nlp.pipe(texts, **kwargs)) if kind == "pipe" else embedder.encode(texts)
+        return time.perf_counter() - start
+
+    times: dict[str, list[float]] = {"stage": [], "bare": []}
+    for n in range(repeat):
+        for side in ("stage", "bare") if n % 2 == 0 else ("bare", "stage"):
+            times[side].append(run_stage() if side == "stage" else bare())
+    medians = {side: statistics.median(values) for side, values in times.items()}
+    return {
+        "calls": {kind: sum(1 for k, *_ in calls if k == kind) for kind in ("pipe", "encode")},
+        "texts": sum(len(texts) for _, texts, _ in calls),
+        "seconds": {side: [round(v, 3) for v in values] for side, values in times.items()},
+        "stage_over_bare": round(medians["stage"] / medians["bare"], 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     _env()
     from media_assets.lib.core.lake import LocalStore
@@ -164,6 +237,7 @@ def main() -> None:
         "other_stages_seconds_per_audio_hour": round(other_hour, 1),
         "text_share_of_pipeline_hour": round(text_hour / (text_hour + speech_hour + other_hour), 4),
         "chapters_per_hour": len(read_document(lake, "chapters", long_id)["chapters"]),
+        "against_bare_libraries": _against_bare(stages, lake, long_id, args.repeat),
     }
     (OUT / "enrichment.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"episode: {short_seconds:.1f} s, ASR model {args.model}")
@@ -179,6 +253,8 @@ def main() -> None:
     print(f"speech stages per audio hour (extrapolated from RTF): {speech_hour:.0f} s; "
           f"other stages: {other_hour:.0f} s")  # fmt: skip
     print(f"text stages' share of a pipeline hour: {figures['text_share_of_pipeline_hour']:.1%}")
+    for name, against in figures["against_bare_libraries"].items():
+        print(f"{name} on the hour against the same spaCy/embedder calls made bare: {json.dumps(against)}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ Sides, each `--repeat` times on a fresh Dagster home and lake (the embedded defa
   against the known turns, and on the real two-speaker recording that ships with pyannote.audio
   (`sample.wav`, `sample.rttm`).
 
-Reported (median, min, max over the repeats): audio-hours per wall-hour; per stage, its seconds
+Reported (median, min, max over the repeats): audio-hours per wall-hour; on the materialize side,
+the peak memory of the CLI and its workers (sum of PSS, so pages the forked workers share are
+counted once, and the largest single RSS), sampled every 0.5 s; per stage, its seconds
 (STEP_START..STEP_SUCCESS, from the event log) and RTF = stage seconds / audio seconds; per run,
 the time outside the steps; in a fresh process, the cost of starting and of loading each model.
 Figures also go to <workdir>/throughput.json.
@@ -36,6 +38,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -161,6 +164,57 @@ def run_figures(env: dict[str, str]) -> list[dict]:
     return figures
 
 
+class PeakMemory:
+    """While in use, samples the memory of this process's descendants every `interval` seconds:
+    the largest sum of their PSS and the largest single RSS, in MiB (Linux /proc)."""
+
+    def __init__(self, interval: float = 0.5):
+        self.interval, self.pss_mib, self.rss_mib = interval, 0.0, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            figures = [_memory_kib(pid) for pid in _descendants(os.getpid())]
+            figures = [f for f in figures if f]
+            if figures:
+                self.pss_mib = max(self.pss_mib, sum(f["Pss"] for f in figures) / 1024)
+                self.rss_mib = max(self.rss_mib, max(f["Rss"] for f in figures) / 1024)
+
+
+def _descendants(pid: int) -> list[int]:
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def _memory_kib(pid: int) -> dict[str, int] | None:
+    try:
+        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
+    return {name: int(fields[name].split()[0]) for name in ("Rss", "Pss")}
+
+
 def stage_rtfs(runs: list[dict], audio_seconds: float) -> dict[str, float]:
     stages = sorted({stage for run in runs for stage in run["steps_s"]})
     return {stage: sum(run["steps_s"].get(stage, 0.0) for run in runs) / audio_seconds for stage in stages}
@@ -172,9 +226,12 @@ def stage_rtfs(runs: list[dict], audio_seconds: float) -> dict[str, float]:
 def side_materialize(batch: dict, work: Path) -> dict:
     env = fresh(work, "materialize")
     start = time.perf_counter()
-    media_lake(env, "ingest", *(entry["path"] for entry in batch.values()))
-    media_lake(env, "materialize", "--all")
-    return {"wall_s": time.perf_counter() - start, "runs": run_figures(env), "env": env}
+    with PeakMemory() as memory:
+        media_lake(env, "ingest", *(entry["path"] for entry in batch.values()))
+        media_lake(env, "materialize", "--all")
+    wall = time.perf_counter() - start
+    peak = {"peak_pss_sum_mib": memory.pss_mib, "peak_rss_largest_mib": memory.rss_mib}
+    return {"wall_s": wall, "runs": run_figures(env), "env": env, "memory": peak}
 
 
 def side_daemon(batch: dict, work: Path, interval: int) -> dict:
@@ -377,6 +434,11 @@ def report(name: str, sides: list[dict], audio_seconds: float) -> dict:
         "per_run_outside_steps_s": summary(outside, 2),
         "per_run_queued_to_start_s": summary([run["queued_to_start_s"] for run in runs], 2),
         "per_run_start_to_first_step_s": summary([run["run_start_to_first_step_s"] for run in runs], 2),
+        **{
+            name: summary([side["memory"][name] for side in sides], 0)
+            for name in ("peak_pss_sum_mib", "peak_rss_largest_mib")
+            if all("memory" in side for side in sides)
+        },
     }
     print(f"\n== {name}: {len(sides)} repeat(s)\n{json.dumps(result, indent=1)}", flush=True)
     return result

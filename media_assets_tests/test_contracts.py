@@ -57,6 +57,20 @@ def test_documents_are_checked_on_read_too(lake) -> None:
         read_document(lake, "raw_media", EPISODE)
 
 
+def test_bytes_that_passed_are_not_checked_again_but_changed_bytes_are(monkeypatch) -> None:
+    good = {"sha256": "b" * 64, "episode_id": EPISODE}
+    data = contracts.dump_document("identity", good)
+    tampered = data.replace(b'"bbbb', b'"zzzz')  # same length, no longer hex
+    checks = []
+    real = contracts.validate_document
+    monkeypatch.setattr(contracts, "validate_document", lambda name, doc: checks.append(name) or real(name, doc))
+    assert contracts.load_document("identity", data) == good
+    assert checks == []  # this process wrote these bytes: known good
+    with pytest.raises(ContractViolation, match="field 'sha256'"):
+        contracts.load_document("identity", tampered)
+    assert checks == ["identity"]
+
+
 def test_pandera_violation_names_the_column() -> None:
     row = {"episode_id": EPISODE, "source": "id3", "stream_index": None, "key": "TIT2", "value": "x"}
     assert tables.to_parquet_bytes("media_metadata", [row])
