@@ -1,4 +1,4 @@
-"""The `media-lake` command: demo, ingest, materialize, run, launch, sql, dlq."""
+"""The `media-lake` command: demo, ingest, materialize, run, launch, sql, dlq, metrics."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from media_assets import episode_runs, remote, run_liveness
 from media_assets.instance import get_instance, runs_at_once
 from media_assets.lib.core import catalog, dead_letters
 from media_assets.lib.media import ingest as lake_ingest
+from media_assets.observability import server as metrics_server
 from media_assets.progress import EpisodeProgress
 from media_assets.resources import InboxResource, LakeResource, MediaResource
 
@@ -314,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     p_dlq.add_argument("record_id", nargs="?")
     p_dlq.add_argument("--stage", help="replay: every open record of this stage")
     p_dlq.add_argument("--all", action="store_true", help="replay: every open record")
+    p_metrics = commands.add_parser("metrics", help="serve Prometheus metrics of the instance and the lake")
+    p_metrics.add_argument("action", choices=["serve"])
+    p_metrics.add_argument("--port", type=int, default=metrics_server.DEFAULT_PORT, help="(default: %(default)s)")
+    p_metrics.add_argument("--host", default="0.0.0.0", help="address to listen on (default: %(default)s)")
     args = parser.parse_args(argv)
 
     if args.command == "dlq":
@@ -340,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
             ok = launch(args.url, args.episodes, args.timeout)
         elif args.command == "sql":
             sql(args.query, args.format)
+            ok = True
+        elif args.command == "metrics":
+            metrics_server.serve(args.port, args.host)
             ok = True
         else:
             ok = dlq(args.action, args.record_id, args.stage)

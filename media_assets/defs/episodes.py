@@ -1,6 +1,8 @@
 """The Dagster side of a stage declaration (lib/core/stage.py): the episode partitions, compute
 routing, retries, the dead-letter path and the quality gates, built the same way for every stage."""
 
+import time
+
 import dagster as dg
 
 from media_assets.lib import summaries
@@ -8,7 +10,7 @@ from media_assets.lib.core import quality, tables
 from media_assets.lib.core.dead_letters import dead_letter, resolve
 from media_assets.lib.core.errors import QualityGateFailed, failure_class, failure_reason, is_transient
 from media_assets.lib.core.lake import MEDIA_PREFIX, document_key
-from media_assets.lib.core.stage import Stage
+from media_assets.lib.core.stage import Stage, read_document
 from media_assets.lib.stages import STAGES
 from media_assets.run_liveness import step_worker, tag_run_owner
 
@@ -119,11 +121,13 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
     episode_id = context.partition_key
     attempt = context.retry_number + 1
     tag_run_owner(context.instance, context.run, context.op_execution_context.get_step_execution_context())
+    started = time.perf_counter()
     try:
         lake = context.resources.lake.store()
         settings = getattr(context.resources, stage.settings).settings() if stage.settings else None
         result = stage.run(lake, episode_id, settings) if stage.settings else stage.run(lake, episode_id)
         outcomes = quality.run_gates(lake, result.document, stage.quality_checks, settings, reuse=result.skipped)
+        audio_seconds = read_document(lake, "raw_media", episode_id)["decoded_duration_s"]
     except Exception as exc:
         if is_transient(exc) and attempt <= RETRY_POLICY.max_retries:
             context.log.warning(f"{stage.name}: transient {type(exc).__name__} on attempt {attempt}, will retry: {exc}")
@@ -133,7 +137,7 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
         raise dg.Failure(
             description=f"{stage.name} failed for episode {episode_id} after {attempt} attempt(s): "
             f"[{reason}] {type(exc).__name__}: {exc}",
-            metadata={"reason": reason, "failure_class": failure_class(exc)},
+            metadata={"reason": reason, "failure_class": failure_class(exc), "error_type": type(exc).__name__},
             allow_retries=False,
         ) from exc
     document = result.document
@@ -154,6 +158,9 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
                 if output["key"].startswith(MEDIA_PREFIX)
             },
             "skipped_unchanged": result.skipped,
+            # the exporter's step time and real-time factor (media_assets/observability)
+            "stage_seconds": round(time.perf_counter() - started, 3),
+            "audio_seconds": audio_seconds,
             "worker": dg.MetadataValue.json(step_worker()),
             "fingerprint": result.fingerprint,
             "outputs": dg.MetadataValue.json(document["outputs"]),

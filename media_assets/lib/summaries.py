@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
+from media_assets.lib.metrics import DISTRIBUTION_SUFFIX, bucketed
+
 PREVIEW_SEGMENTS = 8
 TOP_N = 5
 
@@ -83,6 +85,7 @@ def transcript(doc: dict) -> dict:
         "language": doc["language"] or "none",
         "word_count": len(words),
         "mean_word_probability": round(sum(w["probability"] for w in words) / len(words), 4) if words else None,
+        f"word_probability{DISTRIBUTION_SUFFIX}": bucketed(w["probability"] for w in words),
         "asr_model": doc["model"],
     }
     if doc["empty_reason"]:
@@ -109,6 +112,7 @@ def diarization(doc: dict) -> dict:
         "speaker_count": doc["speaker_count"],
         "turns": len(doc["turns"]),
         "mean_turn_confidence": round(sum(confidences) / len(confidences), 4) if confidences else None,
+        f"turn_confidence{DISTRIBUTION_SUFFIX}": bucketed(confidences),
         "talk_time_share": Markdown("| speaker | seconds | share |\n|---|---|---|\n" + "\n".join(rows))
         if rows
         else None,

@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class LakeStore(Protocol):
     def exists(self, key: str) -> bool: ...
     def current_sha256(self, key: str) -> str | None: ...
     def list_keys(self, prefix: str) -> list[str]: ...
+    def listing(self, prefix: str) -> dict[str, str]: ...
     def versions(self, key: str) -> list[Version]: ...
     def get_version(self, key: str, version_id: str) -> bytes: ...
     def local_copy(self, key: str) -> contextlib.AbstractContextManager[Path]: ...
@@ -163,12 +165,21 @@ class LocalStore:
         return self._path(key).read_bytes()
 
     def list_keys(self, prefix: str) -> list[str]:
+        return sorted(self.listing(prefix))
+
+    def listing(self, prefix: str) -> dict[str, str]:
+        """Each key under `prefix`, with a token that changes when the key gets a new version (the
+        current path is a hard link to its version's file, so the inode tells them apart)."""
         base = self.root / prefix
-        if not base.exists():
-            return []
-        return sorted(
-            str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not p.name.startswith(".")
-        )
+        found = {}
+        for path in base.rglob("*") if base.exists() else ():
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                continue  # replaced or removed meanwhile
+            if stat.S_ISREG(info.st_mode) and not path.name.startswith("."):
+                found[str(path.relative_to(self.root))] = f"{info.st_ino}:{info.st_size}"
+        return found
 
     def versions(self, key: str) -> list[Version]:
         folder = self._version_dir(key)
@@ -275,14 +286,18 @@ class S3Store:
         return self.client.get_object(Bucket=self.bucket, Key=self._object_key(key))["Body"].read()
 
     def list_keys(self, prefix: str) -> list[str]:
+        return sorted(self.listing(prefix))
+
+    def listing(self, prefix: str) -> dict[str, str]:
+        """Each key under `prefix`, with its ETag (changes when the object is rewritten)."""
         full = "/".join(p for p in (self.prefix, prefix.strip("/")) if p)
         full = full + "/" if full else ""
-        keys = []
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        found = {}
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
-            keys += [item["Key"] for item in page.get("Contents", [])]
-        strip = len(self.prefix) + 1 if self.prefix else 0
-        return sorted(k[strip:] for k in keys)
+            found.update({item["Key"][strip:]: item["ETag"] for item in page.get("Contents", [])})
+        return found
 
     def versions(self, key: str) -> list[Version]:
         object_key = self._object_key(key)
@@ -347,6 +362,15 @@ def media_key(kind: str, episode_id: str, filename: str) -> str:
 def identity_key(sha256: str) -> str:
     """Which episode id these bytes were given: written once, before the episode's first byte."""
     return f"identity/sha256={sha256}/identity.json"
+
+
+DUPLICATES_PREFIX = "_duplicates"
+
+
+def duplicate_key(source: str, sha256: str) -> str:
+    """The record of an upload (by name and content) that an existing episode already holds."""
+    name = hashlib.sha256(f"{source}\0{sha256}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return f"{DUPLICATES_PREFIX}/{name}.json"
 
 
 def episode_claim_key(episode_id: str) -> str:

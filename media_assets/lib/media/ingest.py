@@ -21,7 +21,14 @@ from media_assets.lib.core import contracts
 from media_assets.lib.core.dead_letters import dead_letter, resolve
 from media_assets.lib.core.errors import RejectedMedia
 from media_assets.lib.core.identity import episode_id_candidates, legacy_episode_id, read_sidecar
-from media_assets.lib.core.lake import LakeStore, document_key, episode_claim_key, identity_key, raw_key
+from media_assets.lib.core.lake import (
+    LakeStore,
+    document_key,
+    duplicate_key,
+    episode_claim_key,
+    identity_key,
+    raw_key,
+)
 from media_assets.lib.media.media_contract import MediaLimits, inspect_media
 
 SIDECAR_SUFFIX = ".sha256"
@@ -80,6 +87,8 @@ def ingest_one(path: Path, root: Path, source: str, lake: LakeStore, limits: Med
     episode_id = episode_id_of(lake, media.sha256, source)
     if episode_id in seen or lake.exists(document_key(REGISTRATION, episode_id)):
         seen.add(episode_id)
+        record = {"source_uri": source, "sha256": media.sha256, "episode_id": episode_id}
+        lake.put_new(duplicate_key(source, media.sha256), contracts.dump_document("duplicate", record))
         return Outcome(source, episode_id, "duplicate", "same bytes as an existing episode")
     if lake.put_file(raw_key(episode_id), path).sha256 != media.sha256:
         raise RejectedMedia("changed_during_ingest", "the file changed while it was being ingested")

@@ -1,0 +1,411 @@
+"""The Prometheus collector: the Dagster instance and the lake, read on each scrape.
+
+Open-source Dagster has no metrics endpoint (dagster issue 4480), and dagster-prometheus pushes
+from inside runs, so runs that crash or wait in the queue never report. This collector reads
+durable state instead, on every scrape:
+
+- counts that only grow (stage materializations, their real-time factors and quality figures,
+  finished runs, step failures and retries, check results) are tallied from the event log
+  (lib/metrics.Tally), read forward from storage-id cursors: a scrape reads only what is new, and
+  a restarted exporter reads the log from the start and reaches the same totals;
+- step failures, retries and check results are read from each run's own log once it has ended
+  (the embedded SQLite storage keeps one database per run and indexes only asset events across
+  runs), so they appear when their run ends;
+- states (runs queued or in flight, pool slots, daemon heartbeats, sensor ticks) are read as they
+  are now;
+- dead letters, registrations and duplicates are read from the lake; a record is re-read only
+  when its listing token changed.
+
+Label values come from declared sets (stages, compute classes, jobs, statuses, failure classes
+and reasons, check names, pools, daemons, sensors): never episode or run ids.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import dagster as dg
+from dagster._core.definitions.run_request import InstigatorType
+from dagster._core.event_api import RunStatusChangeRecordsFilter
+from dagster._core.scheduler.instigation import InstigatorStatus
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from media_assets.defs.episodes import COMPUTE_CLASSES
+from media_assets.lib.core import contracts
+from media_assets.lib.core.dead_letters import PREFIX as DEAD_LETTER_PREFIX
+from media_assets.lib.core.errors import QualityGateFailed, failure_class
+from media_assets.lib.core.lake import DUPLICATES_PREFIX, LakeStore
+from media_assets.lib.media.ingest import REGISTRATION
+from media_assets.lib.metrics import DISTRIBUTION_SUFFIX, Histogram, Materialization, Tally
+from media_assets.lib.stages import BY_NAME, STAGES
+
+PREFIX = "media_lake"
+PAGE = 1000  # events per storage query
+LIVE_STATUSES = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+)
+RUN_END_EVENTS = {
+    dg.DagsterEventType.RUN_SUCCESS: "SUCCESS",
+    dg.DagsterEventType.RUN_FAILURE: "FAILURE",
+    dg.DagsterEventType.RUN_CANCELED: "CANCELED",
+}
+RUN_LOG_EVENTS = {
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.STEP_UP_FOR_RETRY,
+    dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+}
+LOUDNESS_CHECK = ("normalized_audio", "loudness")
+# A step whose blocking gate failed is failed by Dagster (DagsterAssetCheckFailedError), after the
+# stage dead-lettered it as this error.
+BLOCKING_GATE = QualityGateFailed("a blocking quality gate failed")
+
+
+class EventFeed:
+    """The instance's event log, read forward from cursors into a Tally."""
+
+    def __init__(self) -> None:
+        self.tally = Tally()
+        self._materialized: dict[str, int] = {}  # stage -> last storage id read
+        self._ended: dict[dg.DagsterEventType, int] = {}  # run end event type -> last storage id read
+
+    def update(self, instance: dg.DagsterInstance) -> None:
+        # Run ends first, then materializations: every materialization of a run read as ended is
+        # then read too, so its episode's audio length is known when the run is tallied.
+        ended = self._new_run_ends(instance)
+        for stage in STAGES:
+            for record in self._new_materializations(instance, stage.name):
+                self.tally.materialized(_materialization(stage.name, record))
+        runs = {
+            r.dagster_run.run_id: r
+            for chunk in _chunks(sorted({run_id for run_id, _ in ended}), 100)
+            for r in instance.get_run_records(filters=dg.RunsFilter(run_ids=chunk))
+        }
+        for run_id, status in ended:
+            record = runs.get(run_id)
+            if record is None:
+                continue  # deleted since
+            self._tally_run_log(instance, run_id)
+            run = record.dagster_run
+            seconds = record.end_time - record.start_time if record.start_time and record.end_time else None
+            self.tally.run_ended(run.job_name, status, seconds, run.tags.get("dagster/partition"))
+
+    def _new_run_ends(self, instance: dg.DagsterInstance) -> list[tuple[str, str]]:
+        ended = []
+        for event_type, status in RUN_END_EVENTS.items():
+            while True:
+                after = self._ended.get(event_type)
+                result = instance.fetch_run_status_changes(
+                    RunStatusChangeRecordsFilter(event_type=event_type, after_storage_id=after),
+                    limit=PAGE,
+                    ascending=True,
+                )
+                ended += [(record.run_id, status) for record in result.records]
+                if result.records:
+                    self._ended[event_type] = result.records[-1].storage_id
+                if not result.has_more:
+                    break
+        return ended
+
+    def _new_materializations(self, instance: dg.DagsterInstance, stage: str) -> Iterator[dg.EventLogRecord]:
+        while True:
+            records_filter = dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(stage), after_storage_id=self._materialized.get(stage)
+            )
+            result = instance.fetch_materializations(records_filter, limit=PAGE, ascending=True)
+            yield from result.records
+            if result.records:
+                self._materialized[stage] = result.records[-1].storage_id
+            if not result.has_more:
+                return
+
+    def _tally_run_log(self, instance: dg.DagsterInstance, run_id: str) -> None:
+        for entry in instance.all_logs(run_id, of_type=RUN_LOG_EVENTS):
+            event = entry.dagster_event
+            if event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY:
+                self.tally.step_retried(event.step_key)
+            elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
+                self.tally.step_failed(event.step_key, *_failure_labels(event.event_specific_data))
+            else:
+                evaluation = event.event_specific_data
+                self.tally.checked(evaluation.asset_key.to_user_string(), evaluation.check_name, evaluation.passed)
+
+
+def _materialization(stage: str, record: dg.EventLogRecord) -> Materialization:
+    materialization = record.asset_materialization
+    metadata = {name: value.value for name, value in materialization.metadata.items()}
+    return Materialization(
+        stage=stage,
+        episode_id=materialization.partition or "",
+        skipped=bool(metadata.get("skipped_unchanged")),
+        stage_seconds=metadata.get("stage_seconds"),
+        audio_seconds=metadata.get("audio_seconds"),
+        distributions={
+            name.removesuffix(DISTRIBUTION_SUFFIX): (value["counts"], value["sum"])
+            for name, value in metadata.items()
+            if name.endswith(DISTRIBUTION_SUFFIX)
+        },
+    )
+
+
+def _failure_labels(data) -> tuple[str, str, str]:
+    """(failure class, reason, error type) of a STEP_FAILURE: what the stage put on its Failure;
+    for a blocking gate, the dead letter's; else the error's class (a crash outside the stage)."""
+    metadata = {k: v.value for k, v in (data.user_failure_data.metadata if data.user_failure_data else {}).items()}
+    error_type = data.error.cls_name if data.error else "unknown"
+    if "reason" in metadata:
+        return metadata["failure_class"], metadata["reason"], metadata.get("error_type", error_type)
+    if error_type == "DagsterAssetCheckFailedError":
+        return failure_class(BLOCKING_GATE), BLOCKING_GATE.reason, type(BLOCKING_GATE).__name__
+    return "unknown", "unknown", error_type
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class LakeRecords:
+    """JSON records under a lake prefix, re-read only when their listing token changes."""
+
+    def __init__(self, prefix: str, schema: str):
+        self.prefix, self.schema = prefix, schema
+        self._seen: dict[str, tuple[str, dict]] = {}  # key -> (token, record)
+
+    def read(self, lake: LakeStore) -> list[dict]:
+        listing = {k: token for k, token in lake.listing(self.prefix).items() if k.endswith(".json")}
+        for key, token in listing.items():
+            if self._seen.get(key, ("",))[0] != token:
+                self._seen[key] = (token, contracts.load_document(self.schema, lake.get_bytes(key)))
+        self._seen = {key: self._seen[key] for key in listing}
+        return [record for _, record in self._seen.values()]
+
+
+class PipelineCollector(Collector):
+    """Every media-lake metric, computed on each scrape (one scrape at a time)."""
+
+    def __init__(self, instance: dg.DagsterInstance, lake: LakeStore):
+        self.instance, self.lake = instance, lake
+        self.feed = EventFeed()
+        self.dead_letters = LakeRecords(DEAD_LETTER_PREFIX, "dead_letter")
+        self._lock = threading.Lock()
+
+    def describe(self) -> list:
+        return []  # nothing is read when the collector is registered
+
+    def collect(self) -> Iterator:
+        with self._lock:
+            started = time.perf_counter()
+            self.feed.update(self.instance)
+            families = [
+                *self._event_families(),
+                *self._run_families(),
+                *self._pool_families(),
+                *self._daemon_families(),
+                *self._sensor_families(),
+                *self._lake_families(),
+            ]
+            scrape = GaugeMetricFamily(
+                f"{PREFIX}_exporter_scrape_duration_seconds",
+                "Seconds this scrape took to read the instance and the lake.",
+            )
+            scrape.add_metric([], time.perf_counter() - started)
+        yield from families
+        yield scrape
+
+    # --- tallied from the event log -------------------------------------------------
+
+    def _event_families(self) -> Iterator:
+        tally = self.feed.tally
+        stage_labels = ["stage", "compute_class"]
+
+        def of_stage(stage: str) -> list[str]:
+            return [stage, BY_NAME[stage].compute_class if stage in BY_NAME else "none"]
+
+        done = CounterMetricFamily(
+            f"{PREFIX}_stage_materializations", "Stage materializations; work=skipped: outputs were up to date.",
+            labels=[*stage_labels, "work"],
+        )  # fmt: skip
+        for (stage, work), count in sorted(tally.materializations.items()):
+            done.add_metric([*of_stage(stage), work], count)
+        yield done
+        yield _histograms(
+            f"{PREFIX}_stage_duration_seconds", "Seconds a stage's step took (work done, quality gates included).",
+            stage_labels, {tuple(of_stage(s)): h for s, h in tally.stage_seconds.items()},
+        )  # fmt: skip
+        yield _histograms(
+            f"{PREFIX}_stage_real_time_factor", "Stage seconds per second of the episode's audio (work done).",
+            stage_labels, {tuple(of_stage(s)): h for s, h in tally.stage_rtf.items()},
+        )  # fmt: skip
+        audio = CounterMetricFamily(
+            f"{PREFIX}_stage_audio_seconds", "Seconds of audio a stage has processed (work done).", labels=stage_labels
+        )
+        for stage, seconds in sorted(tally.audio_seconds.items()):
+            audio.add_metric(of_stage(stage), seconds)
+        yield audio
+        for name, histogram in sorted(tally.quality.items()):
+            yield _histograms(
+                f"{PREFIX}_{name}", f"Distribution of {name.replace('_', ' ')} over every episode's items.",
+                [], {(): histogram},
+            )  # fmt: skip
+        checks = CounterMetricFamily(
+            f"{PREFIX}_asset_checks",
+            "Quality gate results by stage, check and outcome.",
+            labels=["stage", "check", "outcome"],
+        )
+        for key, count in sorted(tally.checks.items()):
+            checks.add_metric(list(key), count)
+        yield checks
+        passed, failed = (tally.checks[(*LOUDNESS_CHECK, outcome)] for outcome in ("passed", "failed"))
+        compliance = GaugeMetricFamily(
+            f"{PREFIX}_loudness_compliance_ratio",
+            "Share of normalized audio whose loudness gate passed (integrated loudness within tolerance, "
+            "true peak under the ceiling).",
+        )
+        if passed + failed:
+            compliance.add_metric([], passed / (passed + failed))
+        yield compliance
+        failures = CounterMetricFamily(
+            f"{PREFIX}_step_failures",
+            "Steps failed for good (after their retries), by stage, failure class, reason and error type.",
+            labels=["stage", "failure_class", "reason", "error_type"],
+        )
+        for labels, count in sorted(tally.step_failures.items()):
+            failures.add_metric(list(labels), count)
+        yield failures
+        retries = CounterMetricFamily(
+            f"{PREFIX}_step_retries", "Step retries (a transient error met).", labels=["stage"]
+        )
+        for stage, count in sorted(tally.step_retries.items()):
+            retries.add_metric([stage], count)
+        yield retries
+        ended = CounterMetricFamily(
+            f"{PREFIX}_runs_finished", "Runs that ended, by job and status.", labels=["job", "status"]
+        )
+        for (job, status), count in sorted(tally.runs_ended.items()):
+            ended.add_metric([job, status], count)
+        yield ended
+        yield _histograms(
+            f"{PREFIX}_run_duration_seconds", "Seconds from run start to run end.", ["job", "status"], tally.run_seconds
+        )
+        yield _histograms(
+            f"{PREFIX}_episode_seconds_per_audio_hour",
+            "End-to-end seconds of a successful episode run per hour of its audio (3600 is real time).",
+            [], {(): tally.seconds_per_audio_hour},
+        )  # fmt: skip
+
+    # --- state now ------------------------------------------------------------------
+
+    def _run_families(self) -> Iterator:
+        live = Counter(
+            (r.dagster_run.job_name, r.dagster_run.status.value)
+            for r in self.instance.get_run_records(filters=dg.RunsFilter(statuses=list(LIVE_STATUSES)))
+        )
+        runs = GaugeMetricFamily(
+            f"{PREFIX}_runs", "Runs queued or in flight, by job and status.", labels=["job", "status"]
+        )
+        for (job, status), count in sorted(live.items()):
+            runs.add_metric([job, status], count)
+        yield runs
+        oldest = self.instance.get_run_records(
+            filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED]),
+            limit=1,
+            order_by="create_timestamp",
+            ascending=True,
+        )
+        waited = GaugeMetricFamily(
+            f"{PREFIX}_run_queue_oldest_age_seconds", "Seconds the oldest queued run has waited."
+        )
+        waited.add_metric([], time.time() - oldest[0].create_timestamp.timestamp() if oldest else 0.0)
+        yield waited
+
+    def _pool_families(self) -> Iterator:
+        storage = self.instance.event_log_storage
+        slots = GaugeMetricFamily(f"{PREFIX}_pool_slots", "Slots of a compute class's pool.", labels=["pool"])
+        in_use = GaugeMetricFamily(f"{PREFIX}_pool_slots_in_use", "Pool slots held by running steps.", labels=["pool"])
+        waiting = GaugeMetricFamily(f"{PREFIX}_pool_steps_waiting", "Steps waiting for a pool slot.", labels=["pool"])
+        for pool in COMPUTE_CLASSES:
+            info = storage.get_concurrency_info(pool)
+            slots.add_metric([pool], info.slot_count)
+            in_use.add_metric([pool], info.active_slot_count)
+            waiting.add_metric([pool], info.pending_step_count)
+        yield from (slots, in_use, waiting)
+
+    def _daemon_families(self) -> Iterator:
+        healthy = GaugeMetricFamily(
+            f"{PREFIX}_daemon_healthy", "1 when the daemon's heartbeat is recent.", labels=["daemon"]
+        )
+        beat = GaugeMetricFamily(
+            f"{PREFIX}_daemon_last_heartbeat_timestamp_seconds",
+            "Unix time of the daemon's last heartbeat.",
+            labels=["daemon"],
+        )
+        for daemon, status in sorted(self.instance.get_daemon_statuses().items()):
+            healthy.add_metric([daemon], 1.0 if status.healthy else 0.0)
+            if status.last_heartbeat is not None:
+                beat.add_metric([daemon], status.last_heartbeat.timestamp)
+        yield from (healthy, beat)
+
+    def _sensor_families(self) -> Iterator:
+        running = GaugeMetricFamily(f"{PREFIX}_sensor_running", "1 when the sensor is started.", labels=["sensor"])
+        tick_time = GaugeMetricFamily(
+            f"{PREFIX}_sensor_last_tick_timestamp_seconds", "Unix time of the sensor's last tick.", labels=["sensor"]
+        )
+        tick_seconds = GaugeMetricFamily(
+            f"{PREFIX}_sensor_last_tick_duration_seconds",
+            "Seconds the sensor's last finished tick took.",
+            labels=["sensor"],
+        )
+        tick_status = GaugeMetricFamily(
+            f"{PREFIX}_sensor_last_tick_status",
+            "1 for the status of the sensor's last tick.",
+            labels=["sensor", "status"],
+        )
+        for state in self.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+            name = state.instigator_name
+            running.add_metric([name], 1.0 if state.status == InstigatorStatus.RUNNING else 0.0)
+            ticks = self.instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
+            if ticks:
+                tick_time.add_metric([name], ticks[0].timestamp)
+                tick_status.add_metric([name, ticks[0].status.value], 1.0)
+                if ticks[0].end_timestamp is not None:
+                    tick_seconds.add_metric([name], ticks[0].end_timestamp - ticks[0].timestamp)
+        yield from (running, tick_time, tick_seconds, tick_status)
+
+    # --- the lake -------------------------------------------------------------------
+
+    def _lake_families(self) -> Iterator:
+        records = self.dead_letters.read(self.lake)
+        letters = GaugeMetricFamily(
+            f"{PREFIX}_dead_letters", "Dead-letter records by stage, reason and state (open or resolved).",
+            labels=["stage", "reason", "state"],
+        )  # fmt: skip
+        by_kind = Counter(
+            (r["stage"], r["reason"], "open" if r["resolved_at"] is None else "resolved") for r in records
+        )
+        for key, count in sorted(by_kind.items()):
+            letters.add_metric(list(key), count)
+        yield letters
+        inputs = CounterMetricFamily(
+            f"{PREFIX}_inputs", "Uploads ingested, by outcome (registered, duplicate, rejected) and reason.",
+            labels=["outcome", "reason"],
+        )  # fmt: skip
+        inputs.add_metric(["registered", ""], len(self.lake.listing(REGISTRATION)))
+        inputs.add_metric(["duplicate", ""], len(self.lake.listing(DUPLICATES_PREFIX)))
+        for reason, count in sorted(Counter(r["reason"] for r in records if r["stage"] == "ingest").items()):
+            inputs.add_metric(["rejected", reason], count)
+        yield inputs
+
+
+def _histograms(name: str, documentation: str, labels: list[str], histograms: dict[tuple, Histogram]):
+    family = HistogramMetricFamily(name, documentation, labels=labels)
+    for label_values, histogram in sorted(histograms.items()):
+        family.add_metric(list(label_values), histogram.cumulative(), histogram.total)
+    return family

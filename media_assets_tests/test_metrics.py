@@ -1,0 +1,195 @@
+"""`media-lake metrics serve`, scraped for real after real runs: one episode that succeeds, one that
+fails its loudness gate on purpose, one upload rejected at ingest and one duplicate; the totals
+are known answers (the lake's own documents), and a restarted exporter reports the same ones."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from media_assets.demo import samples
+from media_assets.lib.core.stage import read_document
+from media_assets.lib.media.ingest import ingest
+from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.metrics import CONFIDENCE_BUCKETS, Histogram, Materialization, Tally, bucketed
+from media_assets.lib.stages import BY_NAME
+from media_assets.resources import MediaResource
+from media_assets_tests.conftest import EPISODE_ASSETS, materialize_episode, register_episode
+from media_assets_tests.services import free_port, stop, wait_for
+
+REPO = Path(__file__).resolve().parents[1]
+STATE_FAMILIES = ("media_lake_exporter_scrape_duration_seconds", "media_lake_run_queue_oldest_age_seconds")
+
+
+def test_histogram_buckets_are_cumulative_with_the_overflow_last() -> None:
+    histogram = Histogram((1.0, 2.0))
+    for value in (0.5, 1.0, 1.5, 7.0):
+        histogram.observe(value)
+    assert histogram.cumulative() == [("1.0", 2), ("2.0", 3), ("+Inf", 4)]
+    assert histogram.total == 10.0
+    carried = bucketed([0.05, 0.95, 0.97, 1.0])
+    assert carried["counts"][0] == 1 and sum(carried["counts"]) == 4 and carried["sum"] == pytest.approx(2.97)
+    assert len(carried["counts"]) == len(CONFIDENCE_BUCKETS) + 1
+    with pytest.raises(ValueError, match="bucket counts"):
+        histogram.merge([1], 1.0)
+
+
+def test_a_tally_fed_the_same_events_twice_over_gives_the_same_figures() -> None:
+    events = [
+        Materialization("raw_media", "e1", False, 0.5, 120.0),
+        Materialization("transcript", "e1", False, 12.0, 120.0, {"word_probability": ([0] * 10 + [3, 0], 2.8)}),
+        Materialization("transcript", "e1", True, 0.1, 120.0),  # up to date: no work, no timing
+    ]
+
+    def fed() -> Tally:
+        tally = Tally()
+        for event in events:
+            tally.materialized(event)
+        tally.run_ended("episode_job", "SUCCESS", 60.0, "e1")
+        return tally
+
+    first, second = fed(), fed()
+    assert (
+        first.materializations
+        == second.materializations
+        == {("raw_media", "done"): 1, ("transcript", "done"): 1, ("transcript", "skipped"): 1}
+    )
+    assert first.stage_rtf["transcript"].cumulative() == second.stage_rtf["transcript"].cumulative()
+    assert first.stage_rtf["transcript"].total == pytest.approx(0.1)
+    assert first.audio_seconds == {"raw_media": 120.0, "transcript": 120.0}
+    assert first.quality["word_probability"].cumulative()[-1] == ("+Inf", 3)
+    assert first.seconds_per_audio_hour.total == pytest.approx(1800.0)  # 60 s for 2 audio minutes
+
+
+def _scrape(port: int) -> dict[tuple[str, tuple], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _value(samples: dict, name: str, **labels) -> float:
+    wanted = tuple(sorted(labels.items()))
+    found = [value for (n, have), value in samples.items() if n == name and set(wanted) <= set(have)]
+    return sum(found)
+
+
+def _serve(port: int, log: Path) -> subprocess.Popen:
+    with log.open("a") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "media_assets.cli", "metrics", "serve", "--port", str(port), "--host", "127.0.0.1"],
+            cwd=REPO,
+            env=dict(os.environ),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    wait_for(lambda: _up(port), 120, "the exporter", interval=0.5, alive=[process], log=log)
+    return process
+
+
+def _up(port: int) -> bool:
+    try:
+        _scrape(port)
+        return True
+    except OSError:
+        return False
+
+
+def test_the_exporter_counts_real_runs_and_keeps_its_totals_across_a_restart(dagster_env, media, tmp_path) -> None:
+    instance, resources, lake, good = register_episode(dagster_env, media["speech"])
+    assert materialize_episode(instance, resources, good, EPISODE_ASSETS).success
+    _, _, _, bad = register_episode(dagster_env, media["tone"])
+    strict = {**resources, "media": MediaResource(true_peak_margin_db=-40.0)}  # any peak is over the ceiling
+    assert not materialize_episode(instance, strict, bad, ["raw_media", "normalized_audio"]).success
+    broken = samples.random_bytes(tmp_path / "uploads" / "noise.mp3")
+    copy = Path(shutil.copy(media["speech"], tmp_path / "uploads" / "speech again.wav"))
+    outcomes = ingest([broken, copy], lake, MediaLimits(), lambda ids: None)
+    assert sorted(o.status for o in outcomes) == ["duplicate", "rejected"]
+    rejection = next(o.reason for o in outcomes if o.status == "rejected")
+
+    log = tmp_path / "exporter.log"
+    port = free_port()
+    exporter = _serve(port, log)
+    try:
+        first = _scrape(port)
+    finally:
+        stop(exporter)
+    assert exporter.returncode == 0, log.read_text()[-3000:]
+
+    # Runs and stages: the good episode's ten stages did their work once; the bad one's audio was
+    # normalized (its materialization is reported) and then failed its blocking loudness gate.
+    job = "__ephemeral_asset_job__"
+    assert _value(first, "media_lake_runs_finished_total", job=job, status="SUCCESS") == 1
+    assert _value(first, "media_lake_runs_finished_total", job=job, status="FAILURE") == 1
+    for stage in EPISODE_ASSETS:
+        done = 2 if stage in ("raw_media", "normalized_audio") else 1
+        labels = {"stage": stage, "compute_class": BY_NAME[stage].compute_class}
+        assert _value(first, "media_lake_stage_materializations_total", work="done", **labels) == done, stage
+        assert _value(first, "media_lake_stage_duration_seconds_count", **labels) == done, stage
+        assert _value(first, "media_lake_stage_real_time_factor_count", **labels) == done, stage
+        assert _value(first, "media_lake_stage_duration_seconds_sum", **labels) > 0, stage
+    seconds = read_document(lake, "raw_media", good)["decoded_duration_s"]
+    assert _value(first, "media_lake_stage_audio_seconds_total", stage="transcript") == pytest.approx(seconds)
+    assert _value(first, "media_lake_run_duration_seconds_count", job=job) == 2
+    assert _value(first, "media_lake_episode_seconds_per_audio_hour_count") == 1
+
+    # Quality: every word's probability and every turn's confidence, the gates' outcomes.
+    words = [w for s in read_document(lake, "transcript", good)["segments"] for w in s["words"]]
+    turns = read_document(lake, "diarization", good)["turns"]
+    assert len(words) >= 7 and turns
+    assert _value(first, "media_lake_word_probability_count") == len(words)
+    assert _value(first, "media_lake_word_probability_sum") == pytest.approx(
+        sum(w["probability"] for w in words), abs=1e-4
+    )
+    assert _value(first, "media_lake_turn_confidence_count") == len(turns)
+    assert (
+        _value(first, "media_lake_asset_checks_total", stage="normalized_audio", check="loudness", outcome="passed")
+        == 1
+    )
+    assert (
+        _value(first, "media_lake_asset_checks_total", stage="normalized_audio", check="loudness", outcome="failed")
+        == 1
+    )
+    assert _value(first, "media_lake_loudness_compliance_ratio") == 0.5
+
+    # Failures, dead letters and inputs.
+    assert _value(first, "media_lake_step_failures_total", stage="normalized_audio") == 1
+    assert (
+        _value(first, "media_lake_dead_letters", stage="normalized_audio", reason="quality_gate_failed", state="open")
+        == 1
+    )
+    assert _value(first, "media_lake_dead_letters", stage="ingest", reason=rejection, state="open") == 1
+    assert _value(first, "media_lake_inputs_total", outcome="registered") == 2
+    assert _value(first, "media_lake_inputs_total", outcome="duplicate") == 1
+    assert _value(first, "media_lake_inputs_total", outcome="rejected", reason=rejection) == 1
+
+    # State now: the pools of every compute class; no run in flight.
+    for pool in ("gpu-transcription", "cpu-normalization", "cpu-nlp", "cpu-metadata"):
+        assert _value(first, "media_lake_pool_slots", pool=pool) >= 1
+        assert _value(first, "media_lake_pool_slots_in_use", pool=pool) == 0
+
+    # Bounded labels: no episode id and no run id is ever a label value.
+    ids = {good, bad} | {r.dagster_run.run_id for r in instance.get_run_records()}
+    assert not [key for key in first if ids & {value for _, value in key[1]}]
+
+    # A restarted exporter reads the durable state again and reports the same totals.
+    exporter = _serve(port, log)
+    try:
+        second = _scrape(port)
+    finally:
+        stop(exporter)
+    totals = {key: value for key, value in first.items() if key[0] not in STATE_FAMILIES}
+    assert {key: second.get(key) for key in totals} == totals
+    assert not math.isnan(second[("media_lake_exporter_scrape_duration_seconds", ())])
