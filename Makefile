@@ -1,7 +1,8 @@
 # media-lake: `make demo` runs the whole graph on the embedded default, `make test` runs the suite.
 # Both install what they need first: system tools (ffmpeg, espeak-ng, sox) when missing, uv when
 # missing, then the locked Python environment (`uv sync --frozen`); `make test` also Debian's
-# chromium, the browser the UI tests drive through Playwright.
+# chromium, the browser the UI tests drive through Playwright, and Debian's prometheus, whose
+# promtool checks the shipped alert rules.
 SHELL := /bin/bash
 .DEFAULT_GOAL := demo
 
@@ -17,12 +18,12 @@ BROWSER := chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/uv/bin/uv)
 
-.PHONY: demo test dev bench install system-deps browser image image-gpu image-check image-tools
+.PHONY: demo test dev bench install system-deps browser promtool image image-gpu image-check image-tools
 
 demo: install
 	$(UV) run --frozen media-lake demo
 
-test: install browser
+test: install browser promtool
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen pytest
@@ -73,6 +74,10 @@ system-deps:
 browser:
 	@command -v $(BROWSER) >/dev/null || { echo "installing $(BROWSER) (for the UI tests)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(BROWSER); }
+
+promtool:
+	@command -v promtool >/dev/null || { echo "installing prometheus (promtool, for the alert rule tests)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
 
 $(CURDIR)/.tools/uv/bin/uv:
 	python3 -m venv $(CURDIR)/.tools/uv || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && python3 -m venv $(CURDIR)/.tools/uv; }

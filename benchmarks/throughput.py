@@ -21,7 +21,8 @@ Sides, each `--repeat` times on a fresh Dagster home and lake (the embedded defa
 
 Reported (median, min, max over the repeats): audio-hours per wall-hour; on the materialize side,
 the peak memory of the CLI and its workers (sum of PSS, so pages the forked workers share are
-counted once, and the largest single RSS), sampled every 0.5 s; per stage, its seconds
+counted once, and the largest single RSS), sampled every 5 s (reading smaps_rollup walks a
+process's page tables, so it is kept rare); per stage, its seconds
 (STEP_START..STEP_SUCCESS, from the event log) and RTF = stage seconds / audio seconds; per run,
 the time outside the steps; in a fresh process, the cost of starting and of loading each model.
 Figures also go to <workdir>/throughput.json.
@@ -168,7 +169,7 @@ class PeakMemory:
     """While in use, samples the memory of this process's descendants every `interval` seconds:
     the largest sum of their PSS and the largest single RSS, in MiB (Linux /proc)."""
 
-    def __init__(self, interval: float = 0.5):
+    def __init__(self, interval: float = 5.0):
         self.interval, self.pss_mib, self.rss_mib = interval, 0.0, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)

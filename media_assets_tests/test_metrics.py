@@ -4,8 +4,10 @@ are known answers (the lake's own documents), and a restarted exporter reports t
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from media_assets.demo import samples
@@ -26,6 +29,7 @@ from media_assets_tests.conftest import EPISODE_ASSETS, materialize_episode, reg
 from media_assets_tests.services import free_port, stop, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
+MONITORING = REPO / "k8s" / "monitoring"
 STATE_FAMILIES = ("media_lake_exporter_scrape_duration_seconds", "media_lake_run_queue_oldest_age_seconds")
 
 
@@ -44,39 +48,62 @@ def test_histogram_buckets_are_cumulative_with_the_overflow_last() -> None:
 
 def test_a_tally_fed_the_same_events_twice_over_gives_the_same_figures() -> None:
     events = [
-        Materialization("raw_media", "e1", False, 0.5, 120.0),
-        Materialization("transcript", "e1", False, 12.0, 120.0, {"word_probability": ([0] * 10 + [3, 0], 2.8)}),
-        Materialization("transcript", "e1", True, 0.1, 120.0),  # up to date: no work, no timing
+        Materialization("raw_media", "e1", "r1", False, 0.5, 120.0),
+        Materialization("transcript", "e1", "r1", False, 12.0, 120.0, {"word_probability": ([0] * 10 + [3, 0], 2.8)}),
+        Materialization("transcript", "e1", "r1", True, 0.1, 120.0),  # up to date: no work, no timing
+        Materialization("distribution", "e1", "r1", False, 1.0, 120.0),
+        Materialization("transcript", "e1", "r2", False, 10.0, 120.0),  # a run of one stage
     ]
 
     def fed() -> Tally:
         tally = Tally()
         for event in events:
             tally.materialized(event)
-        tally.run_ended("episode_job", "SUCCESS", 60.0, "e1")
+        tally.run_ended("r1", "episode_job", "SUCCESS", 60.0, "e1")
+        tally.run_ended("r2", "episode_job", "SUCCESS", 15.0, "e1")  # not end to end
         return tally
 
     first, second = fed(), fed()
     assert (
         first.materializations
         == second.materializations
-        == {("raw_media", "done"): 1, ("transcript", "done"): 1, ("transcript", "skipped"): 1}
+        == {
+            ("raw_media", "done"): 1,
+            ("transcript", "done"): 2,
+            ("transcript", "skipped"): 1,
+            ("distribution", "done"): 1,
+        }
     )
     assert first.stage_rtf["transcript"].cumulative() == second.stage_rtf["transcript"].cumulative()
-    assert first.stage_rtf["transcript"].total == pytest.approx(0.1)
-    assert first.audio_seconds == {"raw_media": 120.0, "transcript": 120.0}
+    assert first.stage_rtf["transcript"].total == pytest.approx(22.0 / 120.0)
+    assert first.audio_seconds == {"raw_media": 120.0, "transcript": 240.0, "distribution": 120.0}
     assert first.quality["word_probability"].cumulative()[-1] == ("+Inf", 3)
+    assert first.seconds_per_audio_hour.cumulative()[-1] == ("+Inf", 1)  # r1 only
     assert first.seconds_per_audio_hour.total == pytest.approx(1800.0)  # 60 s for 2 audio minutes
 
 
-def _scrape(port: int) -> dict[tuple[str, tuple], float]:
+def _scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as response:
-        text = response.read().decode()
+        return response.read().decode()
+
+
+def _samples(text: str) -> dict[tuple[str, tuple], float]:
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def _exported_names(text: str) -> set[str]:
+    """Every series name the exporter serves, for families without samples too."""
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    return {family.name + suffix for family in text_string_to_metric_families(text) for suffix in suffixes[family.type]}
+
+
+def _metric_names(expression: str) -> set[str]:
+    """The media_lake series an expression reads (recording rules' names included)."""
+    return set(re.findall(r"\bmedia_lake[a-z0-9_:]*", expression))
 
 
 def _value(samples: dict, name: str, **labels) -> float:
@@ -117,16 +144,21 @@ def test_the_exporter_counts_real_runs_and_keeps_its_totals_across_a_restart(dag
     copy = Path(shutil.copy(media["speech"], tmp_path / "uploads" / "speech again.wav"))
     outcomes = ingest([broken, copy], lake, MediaLimits(), lambda ids: None)
     assert sorted(o.status for o in outcomes) == ["duplicate", "rejected"]
+    (again,) = ingest([media["speech"]], lake, MediaLimits(), lambda ids: None)  # the same upload, again
+    assert again.status == "duplicate"  # and not counted as one: it is the registered upload itself
     rejection = next(o.reason for o in outcomes if o.status == "rejected")
+
+    lake.put_bytes("_dlq/ffffffffffffffff.json", b'{"stage": "half a record')  # left out, counted
 
     log = tmp_path / "exporter.log"
     port = free_port()
     exporter = _serve(port, log)
     try:
-        first = _scrape(port)
+        text = _scrape(port)
     finally:
         stop(exporter)
     assert exporter.returncode == 0, log.read_text()[-3000:]
+    first = _samples(text)
 
     # Runs and stages: the good episode's ten stages did their work once; the bad one's audio was
     # normalized (its materialization is reported) and then failed its blocking loudness gate.
@@ -171,9 +203,13 @@ def test_the_exporter_counts_real_runs_and_keeps_its_totals_across_a_restart(dag
         == 1
     )
     assert _value(first, "media_lake_dead_letters", stage="ingest", reason=rejection, state="open") == 1
-    assert _value(first, "media_lake_inputs_total", outcome="registered") == 2
-    assert _value(first, "media_lake_inputs_total", outcome="duplicate") == 1
-    assert _value(first, "media_lake_inputs_total", outcome="rejected", reason=rejection) == 1
+    assert _value(first, "media_lake_inputs", outcome="registered") == 2
+    assert _value(first, "media_lake_inputs", outcome="duplicate") == 1
+    assert _value(first, "media_lake_inputs", outcome="rejected", reason=rejection) == 1
+
+    assert _value(first, "media_lake_exporter_section_up") == 6  # every section read
+    assert _value(first, "media_lake_exporter_unreadable_records_total", source="dead_letters") == 1
+    assert _value(first, "media_lake_exporter_unreadable_records_total", source="event_log") == 0
 
     # State now: the pools of every compute class; no run in flight.
     for pool in ("gpu-transcription", "cpu-normalization", "cpu-nlp", "cpu-metadata"):
@@ -187,9 +223,34 @@ def test_the_exporter_counts_real_runs_and_keeps_its_totals_across_a_restart(dag
     # A restarted exporter reads the durable state again and reports the same totals.
     exporter = _serve(port, log)
     try:
-        second = _scrape(port)
+        second = _samples(_scrape(port))
     finally:
         stop(exporter)
     totals = {key: value for key, value in first.items() if key[0] not in STATE_FAMILIES}
     assert {key: second.get(key) for key in totals} == totals
     assert not math.isnan(second[("media_lake_exporter_scrape_duration_seconds", ())])
+
+    # Every series the shipped rules and dashboard read is one the exporter serves, or one the
+    # rules record.
+    rules = yaml.safe_load((MONITORING / "media-lake.rules.yaml").read_text())["groups"]
+    recorded = {rule["record"] for group in rules for rule in group["rules"] if "record" in rule}
+    expressions = [rule["expr"] for group in rules for rule in group["rules"]]
+    dashboard = json.loads((MONITORING / "media-lake-dashboard.json").read_text())
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    assert len(queries) >= 20
+    unknown = {name for e in expressions + queries for name in _metric_names(e)} - _exported_names(text) - recorded
+    assert not unknown, unknown
+    assert {"media_lake:stage_real_time_factor:p95_over_slo", "media_lake:dead_letters_open"} <= {
+        name for query in queries for name in _metric_names(query)
+    }
+
+
+def test_alert_rules_pass_promtool_and_fire_from_synthetic_series() -> None:
+    assert shutil.which("promtool"), "promtool is missing: `make test` installs it (Debian's prometheus package)"
+    for command in (["check", "rules", "media-lake.rules.yaml"], ["test", "rules", "media-lake.rules.test.yaml"]):
+        done = subprocess.run(["promtool", *command], cwd=MONITORING, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    tested = yaml.safe_load((MONITORING / "media-lake.rules.test.yaml").read_text())["tests"]
+    fired = {case["alertname"] for test in tested for case in test["alert_rule_test"] if case["exp_alerts"]}
+    rules = yaml.safe_load((MONITORING / "media-lake.rules.yaml").read_text())["groups"]
+    assert fired == {rule["alert"] for group in rules for rule in group["rules"] if "alert" in rule}

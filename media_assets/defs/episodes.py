@@ -127,7 +127,6 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
         settings = getattr(context.resources, stage.settings).settings() if stage.settings else None
         result = stage.run(lake, episode_id, settings) if stage.settings else stage.run(lake, episode_id)
         outcomes = quality.run_gates(lake, result.document, stage.quality_checks, settings, reuse=result.skipped)
-        audio_seconds = read_document(lake, "raw_media", episode_id)["decoded_duration_s"]
     except Exception as exc:
         if is_transient(exc) and attempt <= RETRY_POLICY.max_retries:
             context.log.warning(f"{stage.name}: transient {type(exc).__name__} on attempt {attempt}, will retry: {exc}")
@@ -160,7 +159,7 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
             "skipped_unchanged": result.skipped,
             # the exporter's step time and real-time factor (media_assets/observability)
             "stage_seconds": round(time.perf_counter() - started, 3),
-            "audio_seconds": audio_seconds,
+            "audio_seconds": _audio_seconds(lake, result.document),
             "worker": dg.MetadataValue.json(step_worker()),
             "fingerprint": result.fingerprint,
             "outputs": dg.MetadataValue.json(document["outputs"]),
@@ -177,6 +176,17 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
             for check, outcome in outcomes
         ],
     )
+
+
+def _audio_seconds(lake, document: dict) -> float | None:
+    """The episode's audio length, for the exporter's real-time factors; None if it cannot be read
+    (the stage's own work is done and stored: a metric never fails it)."""
+    if document["stage"] == "raw_media":
+        return document["decoded_duration_s"]
+    try:
+        return read_document(lake, "raw_media", document["episode_id"])["decoded_duration_s"]
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _metadata_value(value):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 # Histogram bucket upper bounds (Prometheus `le`), one declaration each.
 SECONDS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 RTF_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+END_TO_END_STAGE = "distribution"  # a run that did this stage's work took an episode end to end
 # seconds of wall time per hour of audio: 360 s is 10 audio-hours per wall-hour, 3600 s is real time
 PER_AUDIO_HOUR_BUCKETS = (60.0, 120.0, 240.0, 360.0, 540.0, 720.0, 900.0, 1200.0, 1800.0, 3600.0, 7200.0)
 # word probabilities (ASR) and turn confidences (diarization), 0..1
@@ -69,6 +70,7 @@ class Materialization:
 
     stage: str
     episode_id: str  # kept to relate runs to audio seconds; never a label
+    run_id: str  # likewise
     skipped: bool  # the stage found its outputs up to date and did no work
     stage_seconds: float | None
     audio_seconds: float | None
@@ -92,6 +94,7 @@ class Tally:
         self.run_seconds: dict[tuple[str, str], Histogram] = defaultdict(lambda: Histogram(SECONDS_BUCKETS))
         self.seconds_per_audio_hour = Histogram(PER_AUDIO_HOUR_BUCKETS)
         self._audio_of: dict[str, float] = {}  # episode id -> its audio seconds
+        self._end_to_end: set[str] = set()  # runs, not yet ended, that did END_TO_END_STAGE's work
 
     def materialized(self, event: Materialization) -> None:
         self.materializations[event.stage, "skipped" if event.skipped else "done"] += 1
@@ -99,6 +102,8 @@ class Tally:
             self._audio_of[event.episode_id] = event.audio_seconds
         if event.skipped or event.stage_seconds is None:
             return
+        if event.stage == END_TO_END_STAGE:
+            self._end_to_end.add(event.run_id)
         self.stage_seconds[event.stage].observe(event.stage_seconds)
         if event.audio_seconds:
             self.stage_rtf[event.stage].observe(event.stage_seconds / event.audio_seconds)
@@ -115,13 +120,16 @@ class Tally:
     def step_retried(self, stage: str) -> None:
         self.step_retries[stage] += 1
 
-    def run_ended(self, job: str, status: str, seconds: float | None, episode_id: str | None) -> None:
-        """A run reached SUCCESS, FAILURE or CANCELED; a successful episode run also counts as one
-        end-to-end time per audio hour (when its episode's audio length is known and not zero)."""
+    def run_ended(self, run_id: str, job: str, status: str, seconds: float | None, episode_id: str | None) -> None:
+        """A run reached SUCCESS, FAILURE or CANCELED. A successful run that did END_TO_END_STAGE's
+        work (not one that asked for some stages, nor one that found everything up to date) is
+        also one end-to-end time per audio hour, when its episode's audio length is known."""
         self.runs_ended[job, status] += 1
+        end_to_end = run_id in self._end_to_end
+        self._end_to_end.discard(run_id)
         if seconds is None:
             return  # never started (failed in the queue or at launch)
         self.run_seconds[job, status].observe(seconds)
         audio = self._audio_of.get(episode_id or "")
-        if status == "SUCCESS" and audio:
+        if status == "SUCCESS" and end_to_end and audio:
             self.seconds_per_audio_hour.observe(seconds / (audio / 3600))

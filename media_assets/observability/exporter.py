@@ -22,6 +22,9 @@ and reasons, check names, pools, daemons, sensors): never episode or run ids.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
 import threading
 import time
 from collections import Counter
@@ -37,14 +40,16 @@ from prometheus_client.registry import Collector
 from media_assets.defs.episodes import COMPUTE_CLASSES
 from media_assets.lib.core import contracts
 from media_assets.lib.core.dead_letters import PREFIX as DEAD_LETTER_PREFIX
-from media_assets.lib.core.errors import QualityGateFailed, failure_class
+from media_assets.lib.core.errors import ContractViolation, QualityGateFailed, failure_class
 from media_assets.lib.core.lake import DUPLICATES_PREFIX, LakeStore
 from media_assets.lib.media.ingest import REGISTRATION
 from media_assets.lib.metrics import DISTRIBUTION_SUFFIX, Histogram, Materialization, Tally
 from media_assets.lib.stages import BY_NAME, STAGES
 
 PREFIX = "media_lake"
+LOG = logging.getLogger(__name__)
 PAGE = 1000  # events per storage query
+SETTLE_SECONDS = 60.0  # events older than this are taken to be committed in storage-id order
 LIVE_STATUSES = (
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -68,66 +73,91 @@ LOUDNESS_CHECK = ("normalized_audio", "loudness")
 BLOCKING_GATE = QualityGateFailed("a blocking quality gate failed")
 
 
+class EventStream:
+    """One kind of event, read forward by storage id; each id is taken once.
+
+    PostgreSQL can commit event N after event N+1 (two runs writing at once), so events younger
+    than SETTLE_SECONDS are read again on the next scrape and the ones already taken are skipped;
+    the cursor only moves past ids older than that."""
+
+    def __init__(self, fetch):
+        self._fetch = fetch  # after_storage_id -> EventRecordsResult, ascending
+        self._cursor: int | None = None  # every id up to here is taken
+        self._taken: dict[int, float] = {}  # ids above the cursor already taken -> their timestamps
+
+    def unread(self) -> list[dg.EventLogRecord]:
+        found, after = [], self._cursor
+        while True:
+            result = self._fetch(after)
+            found += [r for r in result.records if r.storage_id not in self._taken]
+            if not result.has_more or not result.records:
+                return found
+            after = result.records[-1].storage_id
+
+    def take(self, record: dg.EventLogRecord) -> None:
+        self._taken[record.storage_id] = record.timestamp
+
+    def settle(self, now: float) -> None:
+        old = [storage_id for storage_id, stamp in self._taken.items() if stamp < now - SETTLE_SECONDS]
+        if old:
+            self._cursor = max(old)
+            self._taken = {i: stamp for i, stamp in self._taken.items() if i > self._cursor}
+
+
 class EventFeed:
-    """The instance's event log, read forward from cursors into a Tally."""
+    """The instance's event log, read forward into a Tally.
 
-    def __init__(self) -> None:
+    An event is taken (never read again) once tallied. A record the tally cannot read (written by
+    another version) is skipped and counted; a storage error leaves the rest for the next scrape."""
+
+    def __init__(self, instance: dg.DagsterInstance) -> None:
         self.tally = Tally()
-        self._materialized: dict[str, int] = {}  # stage -> last storage id read
-        self._ended: dict[dg.DagsterEventType, int] = {}  # run end event type -> last storage id read
+        self.skipped = 0  # events that could not be read
+        self._materializations = {
+            stage.name: EventStream(functools.partial(_materializations_after, instance, stage.name))
+            for stage in STAGES
+        }
+        self._run_ends = {
+            status: EventStream(functools.partial(_run_ends_after, instance, kind))
+            for kind, status in RUN_END_EVENTS.items()
+        }
+        self._runs_tallied: set[str] = set()  # a run can be reported failed twice (two reapers)
+        self._instance = instance
 
-    def update(self, instance: dg.DagsterInstance) -> None:
+    def update(self) -> None:
         # Run ends first, then materializations: every materialization of a run read as ended is
         # then read too, so its episode's audio length is known when the run is tallied.
-        ended = self._new_run_ends(instance)
-        for stage in STAGES:
-            for record in self._new_materializations(instance, stage.name):
-                self.tally.materialized(_materialization(stage.name, record))
+        ended = [(status, record) for status, stream in self._run_ends.items() for record in stream.unread()]
+        for stage, stream in self._materializations.items():
+            for record in stream.unread():
+                with self._unless_malformed():
+                    self.tally.materialized(_materialization(stage, record))
+                stream.take(record)
         runs = {
             r.dagster_run.run_id: r
-            for chunk in _chunks(sorted({run_id for run_id, _ in ended}), 100)
-            for r in instance.get_run_records(filters=dg.RunsFilter(run_ids=chunk))
+            for chunk in _chunks(sorted({record.run_id for _, record in ended}), 100)
+            for r in self._instance.get_run_records(filters=dg.RunsFilter(run_ids=chunk))
         }
-        for run_id, status in ended:
-            record = runs.get(run_id)
-            if record is None:
-                continue  # deleted since
-            self._tally_run_log(instance, run_id)
-            run = record.dagster_run
-            seconds = record.end_time - record.start_time if record.start_time and record.end_time else None
-            self.tally.run_ended(run.job_name, status, seconds, run.tags.get("dagster/partition"))
+        for status, record in ended:
+            if record.run_id in runs and record.run_id not in self._runs_tallied:
+                logs = self._instance.all_logs(record.run_id, of_type=RUN_LOG_EVENTS)
+                with self._unless_malformed():
+                    self._tally_run(runs[record.run_id], status, logs)
+                self._runs_tallied.add(record.run_id)
+            self._run_ends[status].take(record)
+        now = time.time()
+        for stream in [*self._materializations.values(), *self._run_ends.values()]:
+            stream.settle(now)
 
-    def _new_run_ends(self, instance: dg.DagsterInstance) -> list[tuple[str, str]]:
-        ended = []
-        for event_type, status in RUN_END_EVENTS.items():
-            while True:
-                after = self._ended.get(event_type)
-                result = instance.fetch_run_status_changes(
-                    RunStatusChangeRecordsFilter(event_type=event_type, after_storage_id=after),
-                    limit=PAGE,
-                    ascending=True,
-                )
-                ended += [(record.run_id, status) for record in result.records]
-                if result.records:
-                    self._ended[event_type] = result.records[-1].storage_id
-                if not result.has_more:
-                    break
-        return ended
+    @contextlib.contextmanager
+    def _unless_malformed(self) -> Iterator[None]:
+        try:
+            yield
+        except (KeyError, TypeError, ValueError, AttributeError):
+            self.skipped += 1  # a record of an unexpected shape: counted, never retried
 
-    def _new_materializations(self, instance: dg.DagsterInstance, stage: str) -> Iterator[dg.EventLogRecord]:
-        while True:
-            records_filter = dg.AssetRecordsFilter(
-                asset_key=dg.AssetKey(stage), after_storage_id=self._materialized.get(stage)
-            )
-            result = instance.fetch_materializations(records_filter, limit=PAGE, ascending=True)
-            yield from result.records
-            if result.records:
-                self._materialized[stage] = result.records[-1].storage_id
-            if not result.has_more:
-                return
-
-    def _tally_run_log(self, instance: dg.DagsterInstance, run_id: str) -> None:
-        for entry in instance.all_logs(run_id, of_type=RUN_LOG_EVENTS):
+    def _tally_run(self, record: dg.RunRecord, status: str, logs) -> None:
+        for entry in logs:
             event = entry.dagster_event
             if event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY:
                 self.tally.step_retried(event.step_key)
@@ -136,6 +166,19 @@ class EventFeed:
             else:
                 evaluation = event.event_specific_data
                 self.tally.checked(evaluation.asset_key.to_user_string(), evaluation.check_name, evaluation.passed)
+        run = record.dagster_run
+        seconds = record.end_time - record.start_time if record.start_time and record.end_time else None
+        self.tally.run_ended(run.run_id, run.job_name, status, seconds, run.tags.get("dagster/partition"))
+
+
+def _materializations_after(instance: dg.DagsterInstance, stage: str, after: int | None):
+    records_filter = dg.AssetRecordsFilter(asset_key=dg.AssetKey(stage), after_storage_id=after)
+    return instance.fetch_materializations(records_filter, limit=PAGE, ascending=True)
+
+
+def _run_ends_after(instance: dg.DagsterInstance, kind: dg.DagsterEventType, after: int | None):
+    records_filter = RunStatusChangeRecordsFilter(event_type=kind, after_storage_id=after)
+    return instance.fetch_run_status_changes(records_filter, limit=PAGE, ascending=True)
 
 
 def _materialization(stage: str, record: dg.EventLogRecord) -> Materialization:
@@ -144,6 +187,7 @@ def _materialization(stage: str, record: dg.EventLogRecord) -> Materialization:
     return Materialization(
         stage=stage,
         episode_id=materialization.partition or "",
+        run_id=record.run_id,
         skipped=bool(metadata.get("skipped_unchanged")),
         stage_seconds=metadata.get("stage_seconds"),
         audio_seconds=metadata.get("audio_seconds"),
@@ -161,7 +205,7 @@ def _failure_labels(data) -> tuple[str, str, str]:
     metadata = {k: v.value for k, v in (data.user_failure_data.metadata if data.user_failure_data else {}).items()}
     error_type = data.error.cls_name if data.error else "unknown"
     if "reason" in metadata:
-        return metadata["failure_class"], metadata["reason"], metadata.get("error_type", error_type)
+        return metadata.get("failure_class", "unknown"), metadata["reason"], metadata.get("error_type", error_type)
     if error_type == "DagsterAssetCheckFailedError":
         return failure_class(BLOCKING_GATE), BLOCKING_GATE.reason, type(BLOCKING_GATE).__name__
     return "unknown", "unknown", error_type
@@ -173,19 +217,26 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 
 class LakeRecords:
-    """JSON records under a lake prefix, re-read only when their listing token changes."""
+    """JSON records under a lake prefix, re-read only when their listing token changes; a record
+    that cannot be read or breaks its schema is left out and counted in `unreadable`."""
 
     def __init__(self, prefix: str, schema: str):
         self.prefix, self.schema = prefix, schema
-        self._seen: dict[str, tuple[str, dict]] = {}  # key -> (token, record)
+        self.unreadable = 0
+        self._seen: dict[str, tuple[str, dict | None]] = {}  # key -> (token, record or None)
 
     def read(self, lake: LakeStore) -> list[dict]:
         listing = {k: token for k, token in lake.listing(self.prefix).items() if k.endswith(".json")}
         for key, token in listing.items():
             if self._seen.get(key, ("",))[0] != token:
-                self._seen[key] = (token, contracts.load_document(self.schema, lake.get_bytes(key)))
+                try:
+                    record = contracts.load_document(self.schema, lake.get_bytes(key))
+                except (ContractViolation, ValueError, FileNotFoundError):
+                    record = None  # broken, or removed since the listing
+                self._seen[key] = (token, record)
         self._seen = {key: self._seen[key] for key in listing}
-        return [record for _, record in self._seen.values()]
+        self.unreadable = sum(1 for _, record in self._seen.values() if record is None)
+        return [record for _, record in self._seen.values() if record is not None]
 
 
 class PipelineCollector(Collector):
@@ -193,9 +244,19 @@ class PipelineCollector(Collector):
 
     def __init__(self, instance: dg.DagsterInstance, lake: LakeStore):
         self.instance, self.lake = instance, lake
-        self.feed = EventFeed()
+        self.feed = EventFeed(instance)
         self.dead_letters = LakeRecords(DEAD_LETTER_PREFIX, "dead_letter")
         self._lock = threading.Lock()
+        # each section is read on its own: one that fails (storage down, a bad record) leaves the
+        # others served and reports itself with media_lake_exporter_section_up 0
+        self._sections = {
+            "events": self._event_families,
+            "runs": self._run_families,
+            "pools": self._pool_families,
+            "daemons": self._daemon_families,
+            "sensors": self._sensor_families,
+            "lake": self._lake_families,
+        }
 
     def describe(self) -> list:
         return []  # nothing is read when the collector is registered
@@ -203,26 +264,39 @@ class PipelineCollector(Collector):
     def collect(self) -> Iterator:
         with self._lock:
             started = time.perf_counter()
-            self.feed.update(self.instance)
-            families = [
-                *self._event_families(),
-                *self._run_families(),
-                *self._pool_families(),
-                *self._daemon_families(),
-                *self._sensor_families(),
-                *self._lake_families(),
-            ]
+            families, up = (
+                [],
+                GaugeMetricFamily(
+                    f"{PREFIX}_exporter_section_up", "1 when the section was read in this scrape.", labels=["section"]
+                ),
+            )
+            for section, read in self._sections.items():
+                try:
+                    families += list(read())
+                except Exception:  # noqa: BLE001  (reported as a metric and logged; the rest is served)
+                    LOG.exception("media-lake metrics: reading %s failed", section)
+                    up.add_metric([section], 0.0)
+                else:
+                    up.add_metric([section], 1.0)
+            skipped = CounterMetricFamily(
+                f"{PREFIX}_exporter_unreadable_records",
+                "Events and lake records left out because they could not be read.",
+                labels=["source"],
+            )
+            skipped.add_metric(["event_log"], self.feed.skipped)
+            skipped.add_metric(["dead_letters"], self.dead_letters.unreadable)
             scrape = GaugeMetricFamily(
                 f"{PREFIX}_exporter_scrape_duration_seconds",
                 "Seconds this scrape took to read the instance and the lake.",
             )
             scrape.add_metric([], time.perf_counter() - started)
         yield from families
-        yield scrape
+        yield from (up, skipped, scrape)
 
     # --- tallied from the event log -------------------------------------------------
 
     def _event_families(self) -> Iterator:
+        self.feed.update()
         tally = self.feed.tally
         stage_labels = ["stage", "compute_class"]
 
@@ -393,10 +467,11 @@ class PipelineCollector(Collector):
         for key, count in sorted(by_kind.items()):
             letters.add_metric(list(key), count)
         yield letters
-        inputs = CounterMetricFamily(
-            f"{PREFIX}_inputs", "Uploads ingested, by outcome (registered, duplicate, rejected) and reason.",
+        inputs = GaugeMetricFamily(
+            f"{PREFIX}_inputs",
+            "Uploads in the lake by outcome (registered, duplicate, rejected) and reason (a rejection's, as now).",
             labels=["outcome", "reason"],
-        )  # fmt: skip
+        )
         inputs.add_metric(["registered", ""], len(self.lake.listing(REGISTRATION)))
         inputs.add_metric(["duplicate", ""], len(self.lake.listing(DUPLICATES_PREFIX)))
         for reason, count in sorted(Counter(r["reason"] for r in records if r["stage"] == "ingest").items()):

@@ -87,8 +87,9 @@ def ingest_one(path: Path, root: Path, source: str, lake: LakeStore, limits: Med
     episode_id = episode_id_of(lake, media.sha256, source)
     if episode_id in seen or lake.exists(document_key(REGISTRATION, episode_id)):
         seen.add(episode_id)
-        record = {"source_uri": source, "sha256": media.sha256, "episode_id": episode_id}
-        lake.put_new(duplicate_key(source, media.sha256), contracts.dump_document("duplicate", record))
+        if read_registration(lake, episode_id)["source_uri"] != source:  # not this upload ingested again
+            record = {"source_uri": source, "sha256": media.sha256, "episode_id": episode_id}
+            lake.put_new(duplicate_key(source, media.sha256), contracts.dump_document("duplicate", record))
         return Outcome(source, episode_id, "duplicate", "same bytes as an existing episode")
     if lake.put_file(raw_key(episode_id), path).sha256 != media.sha256:
         raise RejectedMedia("changed_during_ingest", "the file changed while it was being ingested")
