@@ -1,15 +1,19 @@
 """k8s/workers.yaml, rendered: per compute class, a Deployment of Celery workers bound to its queue
-and a KEDA ScaledObject that sizes it by the queue's length on RabbitMQ.
+and a KEDA ScaledObject that sizes it by the queue's length on RabbitMQ. k8s/monitoring/exporter.yaml,
+rendered: `media-lake metrics serve` as a Deployment and Service, a ServiceMonitor and a
+PrometheusRule for the Prometheus operator, and the Grafana dashboard as a sidecar ConfigMap.
 
 Nothing in the output is declared twice: each worker pod takes its resources, node pool and GPU
 toleration from the class's step pod config (defs/episodes.py STEP_POD_CONFIG), and its image,
 secrets, security context and scratch volume from k8s/values.yaml, so Celery workers and
 k8s_job_executor step pods of a class look alike. Run `python -m media_assets.k8s_manifests`
-after changing either; the test suite fails while k8s/workers.yaml is stale.
+after changing either (or the rules or dashboard in k8s/monitoring/); the test suite fails while a
+rendered file is stale.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -39,6 +43,28 @@ SCALING = {
 WORKER_COMMAND = ["celery", "-A", "media_assets.celery_app", "worker", "--loglevel", "INFO"]
 WORKER_ARGS = {GPU_CLASS: ["--concurrency", "1", "--pool", "solo"]}
 DEFAULT_WORKER_ARGS = ["--concurrency", "1"]
+MONITORING_DIR = K8S_DIR / "monitoring"
+METRICS_APP = "media-lake-metrics"
+METRICS_PORT = 9464  # media_assets/observability/server.py DEFAULT_PORT
+METRICS_JOB = "media-lake"  # the Prometheus job name the alert rules expect (MediaLakeExporterDown)
+# The Helm chart's instance ConfigMap (release `dagster`, as k8s/README.md installs it): the
+# exporter reads the same instance as the daemon.
+INSTANCE_CONFIGMAP = "dagster-instance"
+DAGSTER_HOME = "/opt/dagster/dagster_home"
+
+
+def _instance_env(code: dict, values: dict) -> list[dict]:
+    """The code location's environment without its executor choice, and the PostgreSQL password
+    the chart's instance configuration reads."""
+    return [
+        *(e for e in code["env"] if e["name"] != "MEDIA_LAKE_EXECUTOR"),
+        {
+            "name": "DAGSTER_PG_PASSWORD",
+            "valueFrom": {
+                "secretKeyRef": {"name": values["global"]["postgresqlSecretName"], "key": "postgresql-password"}
+            },
+        },
+    ]
 
 
 def worker_deployment(compute_class: str, values: dict) -> dict:
@@ -61,15 +87,7 @@ def worker_deployment(compute_class: str, values: dict) -> dict:
             f"{compute_class}@%h",
             *WORKER_ARGS.get(compute_class, DEFAULT_WORKER_ARGS),
         ],
-        "env": [
-            *(e for e in code["env"] if e["name"] != "MEDIA_LAKE_EXECUTOR"),
-            {  # the chart's instance reads the PostgreSQL password from this variable
-                "name": "DAGSTER_PG_PASSWORD",
-                "valueFrom": {
-                    "secretKeyRef": {"name": values["global"]["postgresqlSecretName"], "key": "postgresql-password"}
-                },
-            },
-        ],
+        "env": _instance_env(code, values),
         "envFrom": [{"secretRef": {"name": secret["name"]}} for secret in launcher["envSecrets"]],
         "resources": step["container_config"]["resources"],
         "securityContext": run_pod["containerConfig"]["securityContext"],
@@ -145,13 +163,97 @@ def worker_manifests(values: dict) -> list[dict]:
     return manifests
 
 
-def render(values_path: Path = K8S_DIR / "values.yaml") -> str:
+def monitoring_manifests(values: dict) -> list[dict]:
+    """The exporter (one replica: its counts come from durable state, so a restart loses nothing),
+    its Service, and what the Prometheus operator and Grafana's dashboard sidecar pick up."""
+    code = values["dagster-user-deployments"]["deployments"][0]
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    namespace = launcher["jobNamespace"]
+    labels = {"app.kubernetes.io/name": METRICS_APP}
+    container = {
+        "name": "exporter",
+        "image": f"{code['image']['repository']}:{code['image']['tag']}",
+        "imagePullPolicy": code["image"]["pullPolicy"],
+        "command": ["media-lake", "metrics", "serve", "--port", str(METRICS_PORT)],
+        "env": [*_instance_env(code, values), {"name": "DAGSTER_HOME", "value": DAGSTER_HOME}],
+        "envFrom": [{"secretRef": {"name": secret["name"]}} for secret in launcher["envSecrets"]],
+        "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
+        "readinessProbe": {"tcpSocket": {"port": "metrics"}, "periodSeconds": 10},
+        "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
+        "securityContext": code["securityContext"],
+        "volumeMounts": [
+            *code["volumeMounts"],
+            {"name": "instance", "mountPath": f"{DAGSTER_HOME}/dagster.yaml", "subPath": "dagster.yaml"},
+        ],
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": METRICS_APP, "namespace": namespace, "labels": dict(labels)},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "securityContext": code["podSecurityContext"],
+                    "nodeSelector": code["nodeSelector"],
+                    "containers": [container],
+                    "volumes": [
+                        *code["volumes"],
+                        {"name": "instance", "configMap": {"name": INSTANCE_CONFIGMAP}},
+                    ],
+                },
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": METRICS_APP, "namespace": namespace, "labels": {**labels, "media-lake/job": METRICS_JOB}},
+        "spec": {
+            "selector": dict(labels),
+            "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"}],
+        },
+    }
+    monitor = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": METRICS_APP, "namespace": namespace, "labels": dict(labels)},
+        "spec": {
+            "jobLabel": "media-lake/job",
+            "selector": {"matchLabels": dict(labels)},
+            "endpoints": [{"port": "metrics", "interval": "30s", "scrapeTimeout": "10s"}],
+        },
+    }
+    rules = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": METRICS_APP, "namespace": namespace, "labels": dict(labels)},
+        "spec": yaml.safe_load((MONITORING_DIR / "media-lake.rules.yaml").read_text()),
+    }
+    dashboard = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"{METRICS_APP}-dashboard", "namespace": namespace, "labels": {"grafana_dashboard": "1"}},
+        "data": {"media-lake.json": json.dumps(json.loads((MONITORING_DIR / "media-lake-dashboard.json").read_text()))},
+    }
+    return [deployment, service, monitor, rules, dashboard]
+
+
+RENDERED = {  # file -> what renders it from the Helm values
+    K8S_DIR / "workers.yaml": worker_manifests,
+    MONITORING_DIR / "exporter.yaml": monitoring_manifests,
+}
+
+
+def render(target: Path = K8S_DIR / "workers.yaml", values_path: Path = K8S_DIR / "values.yaml") -> str:
     values = yaml.safe_load(values_path.read_text())
-    header = "# Rendered by `python -m media_assets.k8s_manifests` from k8s/values.yaml and the compute classes.\n"
-    return header + yaml.safe_dump_all(worker_manifests(values), sort_keys=False, explicit_start=True, width=120)
+    header = "# Rendered by `python -m media_assets.k8s_manifests` from k8s/values.yaml (and the files it names).\n"
+    return header + yaml.safe_dump_all(RENDERED[target](values), sort_keys=False, explicit_start=True, width=120)
 
 
 if __name__ == "__main__":
-    target = K8S_DIR / "workers.yaml"
-    target.write_text(render())
-    print(f"wrote {target}", file=sys.stderr)
+    for target in RENDERED:
+        target.write_text(render(target))
+        print(f"wrote {target}", file=sys.stderr)

@@ -202,6 +202,36 @@ def test_worker_manifests_are_current_and_valid() -> None:
     ]
 
 
+def test_the_exporter_manifests_are_current_and_wire_prometheus_and_grafana() -> None:
+    target = REPO / "k8s" / "monitoring" / "exporter.yaml"
+    committed = target.read_text()
+    assert committed == k8s_manifests.render(target), f"{target} is stale: python -m media_assets.k8s_manifests"
+    kinds = {d["kind"]: d for d in yaml.safe_load_all(committed)}
+    assert set(kinds) == {"Deployment", "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap"}
+    for kind in ("Deployment", "Service", "ConfigMap"):
+        kubernetes_validate.validate(kinds[kind], K8S_VERSION, strict=True)
+    deployment, service, monitor = kinds["Deployment"], kinds["Service"], kinds["ServiceMonitor"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"][:3] == ["media-lake", "metrics", "serve"]
+    assert {"DAGSTER_HOME", "DAGSTER_PG_PASSWORD", "MEDIA_LAKE_ROOT"} <= {e["name"] for e in container["env"]}
+    assert "MEDIA_LAKE_EXECUTOR" not in {e["name"] for e in container["env"]}
+    assert container["securityContext"]["readOnlyRootFilesystem"] and pod["securityContext"]["runAsNonRoot"]
+    # the Service selects the pod and names its port; the ServiceMonitor selects the Service and
+    # gives the job name the alert rules use
+    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"] == "metrics"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "media-lake"
+    rules = yaml.safe_load((REPO / "k8s" / "monitoring" / "media-lake.rules.yaml").read_text())
+    assert kinds["PrometheusRule"]["spec"] == rules
+    assert 'up{job="media-lake"}' in str(rules)
+    dashboard = json.loads(kinds["ConfigMap"]["data"]["media-lake.json"])
+    assert dashboard == json.loads((REPO / "k8s" / "monitoring" / "media-lake-dashboard.json").read_text())
+    assert kinds["ConfigMap"]["metadata"]["labels"] == {"grafana_dashboard": "1"}
+
+
 def test_validation_rejects_a_broken_manifest() -> None:
     """The validator is not vacuous: a step Job with a misspelled field fails."""
     job = step_job(episode_assets()[0])
