@@ -122,7 +122,11 @@ def _serve(port: int, log: Path) -> subprocess.Popen:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    wait_for(lambda: _up(port), 120, "the exporter", interval=0.5, alive=[process], log=log)
+    try:
+        wait_for(lambda: _up(port), 120, "the exporter", interval=0.5, alive=[process], log=log)
+    except BaseException:
+        stop(process)
+        raise
     return process
 
 
