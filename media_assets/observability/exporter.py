@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import dagster as dg
 from dagster._core.definitions.run_request import InstigatorType
@@ -303,13 +303,11 @@ class PipelineCollector(Collector):
         def of_stage(stage: str) -> list[str]:
             return [stage, BY_NAME[stage].compute_class if stage in BY_NAME else "none"]
 
-        done = CounterMetricFamily(
-            f"{PREFIX}_stage_materializations", "Stage materializations; work=skipped: outputs were up to date.",
-            labels=[*stage_labels, "work"],
+        yield _family(
+            CounterMetricFamily, f"{PREFIX}_stage_materializations",
+            "Stage materializations; work=skipped: outputs were up to date.", [*stage_labels, "work"],
+            {(*of_stage(stage), work): count for (stage, work), count in tally.materializations.items()},
         )  # fmt: skip
-        for (stage, work), count in sorted(tally.materializations.items()):
-            done.add_metric([*of_stage(stage), work], count)
-        yield done
         yield _histograms(
             f"{PREFIX}_stage_duration_seconds", "Seconds a stage's step took (work done, quality gates included).",
             stage_labels, {tuple(of_stage(s)): h for s, h in tally.stage_seconds.items()},
@@ -318,25 +316,19 @@ class PipelineCollector(Collector):
             f"{PREFIX}_stage_real_time_factor", "Stage seconds per second of the episode's audio (work done).",
             stage_labels, {tuple(of_stage(s)): h for s, h in tally.stage_rtf.items()},
         )  # fmt: skip
-        audio = CounterMetricFamily(
-            f"{PREFIX}_stage_audio_seconds", "Seconds of audio a stage has processed (work done).", labels=stage_labels
-        )
-        for stage, seconds in sorted(tally.audio_seconds.items()):
-            audio.add_metric(of_stage(stage), seconds)
-        yield audio
+        yield _family(
+            CounterMetricFamily, f"{PREFIX}_stage_audio_seconds", "Seconds of audio a stage has processed (work done).",
+            stage_labels, {tuple(of_stage(stage)): seconds for stage, seconds in tally.audio_seconds.items()},
+        )  # fmt: skip
         for name, histogram in sorted(tally.quality.items()):
             yield _histograms(
                 f"{PREFIX}_{name}", f"Distribution of {name.replace('_', ' ')} over every episode's items.",
                 [], {(): histogram},
             )  # fmt: skip
-        checks = CounterMetricFamily(
-            f"{PREFIX}_asset_checks",
-            "Quality gate results by stage, check and outcome.",
-            labels=["stage", "check", "outcome"],
-        )
-        for key, count in sorted(tally.checks.items()):
-            checks.add_metric(list(key), count)
-        yield checks
+        yield _family(
+            CounterMetricFamily, f"{PREFIX}_asset_checks", "Quality gate results by stage, check and outcome.",
+            ["stage", "check", "outcome"], tally.checks,
+        )  # fmt: skip
         passed, failed = (tally.checks[(*LOUDNESS_CHECK, outcome)] for outcome in ("passed", "failed"))
         compliance = GaugeMetricFamily(
             f"{PREFIX}_loudness_compliance_ratio",
@@ -346,26 +338,19 @@ class PipelineCollector(Collector):
         if passed + failed:
             compliance.add_metric([], passed / (passed + failed))
         yield compliance
-        failures = CounterMetricFamily(
-            f"{PREFIX}_step_failures",
+        yield _family(
+            CounterMetricFamily, f"{PREFIX}_step_failures",
             "Steps failed for good (after their retries), by stage, failure class, reason and error type.",
-            labels=["stage", "failure_class", "reason", "error_type"],
-        )
-        for labels, count in sorted(tally.step_failures.items()):
-            failures.add_metric(list(labels), count)
-        yield failures
-        retries = CounterMetricFamily(
-            f"{PREFIX}_step_retries", "Step retries (a transient error met).", labels=["stage"]
-        )
-        for stage, count in sorted(tally.step_retries.items()):
-            retries.add_metric([stage], count)
-        yield retries
-        ended = CounterMetricFamily(
-            f"{PREFIX}_runs_finished", "Runs that ended, by job and status.", labels=["job", "status"]
-        )
-        for (job, status), count in sorted(tally.runs_ended.items()):
-            ended.add_metric([job, status], count)
-        yield ended
+            ["stage", "failure_class", "reason", "error_type"], tally.step_failures,
+        )  # fmt: skip
+        yield _family(
+            CounterMetricFamily, f"{PREFIX}_step_retries", "Step retries (a transient error met).", ["stage"],
+            {(stage,): count for stage, count in tally.step_retries.items()},
+        )  # fmt: skip
+        yield _family(
+            CounterMetricFamily, f"{PREFIX}_runs_finished", "Runs that ended, by job and status.", ["job", "status"],
+            tally.runs_ended,
+        )  # fmt: skip
         yield _histograms(
             f"{PREFIX}_run_duration_seconds", "Seconds from run start to run end.", ["job", "status"], tally.run_seconds
         )
@@ -382,12 +367,9 @@ class PipelineCollector(Collector):
             (r.dagster_run.job_name, r.dagster_run.status.value)
             for r in self.instance.get_run_records(filters=dg.RunsFilter(statuses=list(LIVE_STATUSES)))
         )
-        runs = GaugeMetricFamily(
-            f"{PREFIX}_runs", "Runs queued or in flight, by job and status.", labels=["job", "status"]
+        yield _family(
+            GaugeMetricFamily, f"{PREFIX}_runs", "Runs queued or in flight, by job and status.", ["job", "status"], live
         )
-        for (job, status), count in sorted(live.items()):
-            runs.add_metric([job, status], count)
-        yield runs
         oldest = self.instance.get_run_records(
             filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED]),
             limit=1,
@@ -457,26 +439,30 @@ class PipelineCollector(Collector):
 
     def _lake_families(self) -> Iterator:
         records = self.dead_letters.read(self.lake)
-        letters = GaugeMetricFamily(
-            f"{PREFIX}_dead_letters", "Dead-letter records by stage, reason and state (open or resolved).",
-            labels=["stage", "reason", "state"],
+        yield _family(
+            GaugeMetricFamily, f"{PREFIX}_dead_letters",
+            "Dead-letter records by stage, reason and state (open or resolved).", ["stage", "reason", "state"],
+            Counter((r["stage"], r["reason"], "open" if r["resolved_at"] is None else "resolved") for r in records),
         )  # fmt: skip
-        by_kind = Counter(
-            (r["stage"], r["reason"], "open" if r["resolved_at"] is None else "resolved") for r in records
-        )
-        for key, count in sorted(by_kind.items()):
-            letters.add_metric(list(key), count)
-        yield letters
-        inputs = GaugeMetricFamily(
-            f"{PREFIX}_inputs",
+        rejected = Counter(("rejected", r["reason"]) for r in records if r["stage"] == "ingest")
+        yield _family(
+            GaugeMetricFamily, f"{PREFIX}_inputs",
             "Uploads in the lake by outcome (registered, duplicate, rejected) and reason (a rejection's, as now).",
-            labels=["outcome", "reason"],
-        )
-        inputs.add_metric(["registered", ""], len(self.lake.listing(REGISTRATION)))
-        inputs.add_metric(["duplicate", ""], len(self.lake.listing(DUPLICATES_PREFIX)))
-        for reason, count in sorted(Counter(r["reason"] for r in records if r["stage"] == "ingest").items()):
-            inputs.add_metric(["rejected", reason], count)
-        yield inputs
+            ["outcome", "reason"],
+            {
+                ("registered", ""): len(self.lake.listing(REGISTRATION)),
+                ("duplicate", ""): len(self.lake.listing(DUPLICATES_PREFIX)),
+                **rejected,
+            },
+        )  # fmt: skip
+
+
+def _family(kind, name: str, documentation: str, labels: list[str], values: Mapping[tuple, float]):
+    """A counter or gauge family with one sample per label values."""
+    family = kind(name, documentation, labels=labels)
+    for label_values, value in sorted(values.items()):
+        family.add_metric(list(label_values), value)
+    return family
 
 
 def _histograms(name: str, documentation: str, labels: list[str], histograms: dict[tuple, Histogram]):
