@@ -1,10 +1,15 @@
-"""`media-lake metrics serve`: the collector behind an HTTP /metrics endpoint, until SIGTERM or Ctrl-C."""
+"""`media-lake metrics serve`: the collector behind an HTTP /metrics endpoint, until SIGTERM or Ctrl-C.
+
+The event log is read from the start once before the port opens (9 s for 1,000 runs and 10,000
+dead letters on SQLite, benchmarks/metrics_scrape.py), so no scrape pays for the history and a
+readiness probe on the port holds traffic until then."""
 
 from __future__ import annotations
 
 import signal
 import sys
 import threading
+import time
 
 import dagster as dg
 from prometheus_client import CollectorRegistry, start_http_server
@@ -22,8 +27,13 @@ def serve(port: int = DEFAULT_PORT, host: str = "0.0.0.0", out=sys.stdout) -> No
         signal.signal(signum, lambda *_: stop.set())
     dagster_home()
     with dg.DagsterInstance.get() as instance:  # not get_instance(): pool slots are the workers' hosts' to set
+        collector = PipelineCollector(instance, LakeResource.from_env().store())
+        started = time.perf_counter()
+        for _ in collector.collect():  # the whole history, read before the port opens: scrapes stay incremental
+            pass
+        print(f"media-lake metrics: read the history in {time.perf_counter() - started:.1f} s", file=out, flush=True)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(PipelineCollector(instance, LakeResource.from_env().store()))
+        registry.register(collector)
         server, thread = start_http_server(port, addr=host, registry=registry)
         print(f"media-lake metrics on http://{host}:{server.server_port}/metrics", file=out, flush=True)
         stop.wait()
