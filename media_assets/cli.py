@@ -76,12 +76,11 @@ def materialize(episode_ids: list[str] | None, select: list[str] | None, out=sys
 
     with EpisodeProgress(instance, batch, episodes_to_run, len(selection), err) as progress:
         episode_runs.run_batch(episodes_to_run, selection, batch, runs_at_once(instance), ended)
-    dg.materialize(
+    episode_runs.materialize(
+        definitions,
         [*episode_assets, catalog_asset],
+        [catalog_asset.key],
         instance=instance,
-        resources=definitions.resources,
-        selection=[catalog_asset.key],
-        run_config=episode_runs.QUIET_LOGS,
         tags=run_liveness.owner_tags(),
     )
     return all(line["status"] == "materialized" or line["dead_lettered"] for line in lines.values())

@@ -31,10 +31,11 @@ from media_assets import run_liveness, warm_runs
 from media_assets.defs.episodes import COMPUTE_CLASSES
 from media_assets.instance import get_instance
 from media_assets.lib.core.lake import LakeStore
+from media_assets.observability import logs
 
 TAG_EPISODE = "media-lake/episode"
 TAG_BATCH = "media-lake/batch"  # the `materialize` call a run belongs to
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+EPHEMERAL_JOB = "__ephemeral_asset_job__"  # dg.materialize's job name, kept for its runs
 SLOT_WATCH_SECONDS = 2.0
 
 
@@ -42,6 +43,23 @@ def load_definitions() -> dg.Definitions:
     from media_assets.definitions import defs
 
     return defs()
+
+
+def command_line_logs() -> dict:
+    """Run config of the command line's runs: warnings and errors only (the command prints a line
+    per episode), unless MEDIA_LAKE_LOG_LEVEL says otherwise."""
+    return {"loggers": {"console": {"config": {"log_level": logs.default_level(fallback="WARNING")}}}}
+
+
+def materialize(definitions: dg.Definitions, assets: list, selection, **execute) -> dg.ExecuteInProcessResult:
+    """`dg.materialize` with the code location's loggers (dg.materialize uses Dagster's defaults)."""
+    job = dg.Definitions(
+        jobs=[dg.define_asset_job(EPHEMERAL_JOB, selection=selection)],
+        assets=assets,
+        resources=definitions.resources,
+        loggers=definitions.loggers,
+    ).resolve_job_def(EPHEMERAL_JOB)
+    return job.execute_in_process(run_config=command_line_logs(), **execute)
 
 
 def lake_of(definitions: dg.Definitions) -> LakeStore:
@@ -127,14 +145,13 @@ def run_episode(
         definitions = load_definitions()
         episode_assets, _ = split_assets(definitions)
         with slot_watch(instance, lake_of(definitions), sys.stderr):
-            result = dg.materialize(
+            result = materialize(
+                definitions,
                 episode_assets,
+                selection,
                 partition_key=episode_id,
                 instance=instance,
-                resources=definitions.resources,
-                selection=selection,
                 raise_on_error=False,
-                run_config=QUIET_LOGS,
                 tags={**tags, TAG_EPISODE: episode_id, **run_liveness.owner_tags()},
             )
     return result.run_id

@@ -12,6 +12,7 @@ from media_assets.lib.core.errors import QualityGateFailed, failure_class, failu
 from media_assets.lib.core.lake import MEDIA_PREFIX, document_key
 from media_assets.lib.core.stage import Stage, read_document
 from media_assets.lib.stages import STAGES
+from media_assets.observability.logs import stage_logger
 from media_assets.run_liveness import step_worker, tag_run_owner
 
 episodes = dg.DynamicPartitionsDefinition(name="episodes")
@@ -121,6 +122,8 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
     episode_id = context.partition_key
     attempt = context.retry_number + 1
     tag_run_owner(context.instance, context.run, context.op_execution_context.get_step_execution_context())
+    log = stage_logger(context.log, episode_id=episode_id, stage=stage.name, run_id=context.run_id, attempt=attempt)
+    log.info("stage started")
     started = time.perf_counter()
     try:
         lake = context.resources.lake.store()
@@ -128,11 +131,13 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
         result = stage.run(lake, episode_id, settings) if stage.settings else stage.run(lake, episode_id)
         outcomes = quality.run_gates(lake, result.document, stage.quality_checks, settings, reuse=result.skipped)
     except Exception as exc:
+        seconds, reason = round(time.perf_counter() - started, 3), failure_reason(exc)
+        failure = {"error_type": type(exc).__name__, "error": str(exc), "reason": reason, "seconds": seconds}
         if is_transient(exc) and attempt <= RETRY_POLICY.max_retries:
-            context.log.warning(f"{stage.name}: transient {type(exc).__name__} on attempt {attempt}, will retry: {exc}")
+            log.warning("transient error, will retry", **failure)
             raise
         _dead_letter(context, stage.name, exc, attempt)
-        reason = failure_reason(exc)
+        log.error("stage failed, dead-lettered", failure_class=failure_class(exc), **failure)
         raise dg.Failure(
             description=f"{stage.name} failed for episode {episode_id} after {attempt} attempt(s): "
             f"[{reason}] {type(exc).__name__}: {exc}",
@@ -140,13 +145,23 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
             allow_retries=False,
         ) from exc
     document = result.document
+    seconds = round(time.perf_counter() - started, 3)
+    audio_seconds = _audio_seconds(lake, document)
     failed_gates = [check.name for check, outcome in outcomes if check.blocking and not outcome.passed]
     if failed_gates:
         failure = QualityGateFailed(f"{stage.name}: blocking quality gate(s) failed: {', '.join(failed_gates)}")
         _dead_letter(context, stage.name, failure, attempt)
-        context.log.error(str(failure))
-    elif resolve(lake, stage.name, episode_id):
-        context.log.info(f"{stage.name} succeeded for episode {episode_id}: its dead letter is resolved")
+        log.error("blocking quality gate failed, dead-lettered", gates=failed_gates, seconds=seconds)
+    else:
+        log.info(
+            "stage finished",
+            seconds=seconds,
+            skipped_unchanged=result.skipped,
+            audio_seconds=audio_seconds,
+            real_time_factor=round(seconds / audio_seconds, 4) if audio_seconds else None,
+        )
+        if resolve(lake, stage.name, episode_id):
+            log.info("its dead letter is resolved")
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(result.fingerprint),
         metadata={
@@ -158,8 +173,8 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
             },
             "skipped_unchanged": result.skipped,
             # the exporter's step time and real-time factor (media_assets/observability)
-            "stage_seconds": round(time.perf_counter() - started, 3),
-            "audio_seconds": _audio_seconds(lake, result.document),
+            "stage_seconds": seconds,
+            "audio_seconds": audio_seconds,
             "worker": dg.MetadataValue.json(step_worker()),
             "fingerprint": result.fingerprint,
             "outputs": dg.MetadataValue.json(document["outputs"]),

@@ -1,0 +1,116 @@
+"""Structured logs: every line a run logs (Dagster's events and the project's own messages) is one
+JSON object on stderr, or a readable line when stderr is a terminal.
+
+`structured_console` is a Dagster logger (it replaces Dagster's default `console` logger in every
+job of the code location and in the command line's runs): structlog renders each record Dagster
+hands it, with the run id, the stage (step key), the episode (partition) and, for Dagster's
+events, the event type and the step's duration. The project's own code logs through
+`stage_logger`, a structlog logger whose fields travel to Dagster's log manager as the record's
+extra, so the same message reaches the UI's event log and the JSON line carries the fields.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import sys
+from collections.abc import Mapping
+
+import dagster as dg
+import structlog
+from dagster._core.log_manager import DagsterLogRecordMetadata
+
+FORMAT_ENV = "MEDIA_LAKE_LOG_FORMAT"  # json | console | auto (console on a terminal, else json)
+LEVEL_ENV = "MEDIA_LAKE_LOG_LEVEL"
+FORMATS = ("auto", "json", "console")
+# The fields of every line the project's stage code logs; Dagster's own lines carry what applies.
+STAGE_KEYS = ("episode_id", "stage", "run_id", "attempt")
+EXTRA = "media_lake"  # the log record attribute that carries a stage_logger's fields
+PARTITION_TAG = "dagster/partition"
+
+
+def log_format(stream=sys.stderr, environ: Mapping[str, str] = os.environ) -> str:
+    chosen = environ.get(FORMAT_ENV, "auto").lower()
+    if chosen not in FORMATS:
+        raise ValueError(f"{FORMAT_ENV}={chosen!r}: choose one of {', '.join(FORMATS)}")
+    if chosen == "auto":
+        return "console" if stream.isatty() else "json"
+    return chosen
+
+
+def dagster_fields(_, __, event_dict: dict) -> dict:
+    """structlog processor: a Dagster log record's message and context as fields."""
+    record: logging.LogRecord = event_dict["_record"]
+    meta: DagsterLogRecordMetadata | None = getattr(record, "dagster_meta", None)
+    fields = dict(getattr(record, EXTRA, {}))
+    if meta is not None:
+        event_dict["event"] = fields.pop("event", meta["orig_message"])
+        tags = meta["job_tags"] or {}
+        context = {
+            "run_id": meta["run_id"],
+            "job": meta["job_name"],
+            "stage": meta["step_key"],
+            "episode_id": tags.get(PARTITION_TAG),
+        }
+        fields = {**{k: v for k, v in context.items() if v is not None}, **fields}
+        if event := meta["dagster_event"]:
+            fields["dagster_event"] = event.event_type_value
+            if (duration_ms := getattr(event.event_specific_data, "duration_ms", None)) is not None:
+                fields["seconds"] = round(duration_ms / 1000, 3)
+    event_dict.update(fields)
+    event_dict["timestamp"] = datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat()
+    event_dict["level"] = record.levelname.lower()
+    return event_dict
+
+
+def formatter(fmt: str) -> structlog.stdlib.ProcessorFormatter:
+    renderer = (
+        structlog.processors.JSONRenderer(sort_keys=True)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(), sort_keys=True)
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[dagster_fields, structlog.processors.format_exc_info],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+
+
+def default_level(environ: Mapping[str, str] = os.environ, fallback: str = "INFO") -> str:
+    return environ.get(LEVEL_ENV, fallback).upper()
+
+
+@dg.logger(
+    config_schema={
+        "log_level": dg.Field(str, is_required=False, description=f"default: ${LEVEL_ENV}, else INFO"),
+        "format": dg.Field(str, is_required=False, description=f"json or console; default: ${FORMAT_ENV}, else auto"),
+    },
+    description="JSON lines on stderr (readable lines on a terminal), with run, stage and episode fields.",
+)
+def structured_console(init_context: dg.InitLoggerContext) -> logging.Logger:
+    config = init_context.logger_config
+    fmt = config.get("format") or log_format()
+    if fmt not in FORMATS[1:]:
+        raise ValueError(f"structured_console format {fmt!r}: choose json or console")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(fmt))
+    logger = logging.Logger("media_lake", level=(config.get("log_level") or default_level()).upper())
+    logger.addHandler(handler)
+    return logger
+
+
+LOGGERS = {"console": structured_console}
+
+
+def _to_dagster(_, __, event_dict: dict):
+    """structlog's last processor for `stage_logger`: the message for Dagster's log manager (the
+    UI's event log: the event and the fields the UI does not show by itself), the fields as the
+    record's extra (read back by `dagster_fields`)."""
+    details = " ".join(f"{key}={value}" for key, value in event_dict.items() if key not in ("event", *STAGE_KEYS))
+    return (f"{event_dict['event']} {details}".rstrip(),), {"extra": {EXTRA: event_dict}}
+
+
+def stage_logger(dagster_log: logging.Logger, **fields) -> structlog.typing.FilteringBoundLogger:
+    """A structlog logger bound to `fields` (STAGE_KEYS and more) that logs through Dagster's
+    `context.log`."""
+    return structlog.wrap_logger(dagster_log, processors=[_to_dagster], **fields)

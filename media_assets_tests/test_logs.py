@@ -1,0 +1,134 @@
+"""Structured logs, read as a log shipper reads them: the stderr of real `media-lake` commands, one
+JSON object per line, for stages that succeed, one that fails its blocking gate and one whose
+ffmpeg fails; readable lines on a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from media_assets.observability.logs import FORMAT_ENV, LEVEL_ENV, STAGE_KEYS, log_format
+
+BIN = Path(sys.executable).parent
+TONE_SECONDS = 6.0
+
+
+def media_lake(env: dict, *args: str) -> tuple[list[dict], list[str]]:
+    """Run the command; its stdout JSON lines and its stderr lines."""
+    done = subprocess.run([BIN / "media-lake", *args], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode in (0, 1), done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()], done.stderr.splitlines()
+
+
+def stage_lines(lines: list[dict], event: str, stage: str) -> list[dict]:
+    return [line for line in lines if line["event"] == event and line.get("stage") == stage]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict:
+    (tmp_path / "home").mkdir()
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "MEDIA_LAKE_ROOT": str(tmp_path / "lake"),
+        LEVEL_ENV: "INFO",
+        FORMAT_ENV: "auto",  # stderr is a pipe here: JSON
+    }
+
+
+@pytest.fixture
+def episode(env: dict, tmp_path: Path) -> str:
+    tone = tmp_path / "tone.wav"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency=440:duration={TONE_SECONDS}", str(tone)],
+        check=True,
+    )
+    (registered,), _ = media_lake(env, "ingest", str(tone))
+    return registered["episode_id"]
+
+
+def test_every_line_of_a_run_is_json_and_stage_lines_carry_episode_stage_run_attempt_and_timings(env, episode):
+    stages = ("raw_media", "normalized_audio")
+    (result,), stderr = media_lake(env, "materialize", "--episode", episode, *(f"--select={s}" for s in stages))
+    assert result["status"] == "materialized"
+    lines = [json.loads(line) for line in stderr]  # every line: a log shipper never meets a non-JSON one
+    for stage in stages:
+        (started,) = stage_lines(lines, "stage started", stage)
+        (finished,) = stage_lines(lines, "stage finished", stage)
+        for line in (started, finished):
+            assert {key: line[key] for key in STAGE_KEYS} == {
+                "episode_id": episode,
+                "stage": stage,
+                "run_id": result["run_id"],
+                "attempt": 1,
+            }
+            assert line["level"] == "info" and line["timestamp"].startswith("20")
+        assert finished["skipped_unchanged"] is False
+        assert finished["audio_seconds"] == pytest.approx(TONE_SECONDS, abs=0.05)
+        assert 0 < finished["seconds"] < 300
+        assert finished["real_time_factor"] == pytest.approx(finished["seconds"] / finished["audio_seconds"], rel=0.01)
+
+    # changed settings: the stage runs again and its blocking loudness gate fails (any peak is over)
+    failing = {**env, "MEDIA_LAKE_TRUE_PEAK_MARGIN_DB": "-40"}
+    (result,), stderr = media_lake(failing, "materialize", "--episode", episode, "--select=normalized_audio")
+    assert result["status"] == "failed" and result["dead_lettered"]
+    lines = [json.loads(line) for line in stderr]
+    (gate,) = stage_lines(lines, "blocking quality gate failed, dead-lettered", "normalized_audio")
+    assert gate["level"] == "error" and gate["gates"] == ["loudness"]
+    assert {key: gate[key] for key in STAGE_KEYS} == {
+        "episode_id": episode,
+        "stage": "normalized_audio",
+        "run_id": result["run_id"],
+        "attempt": 1,
+    }
+    assert gate["seconds"] > 0
+    (step_failure,) = [line for line in lines if line.get("dagster_event") == "STEP_FAILURE"]
+    assert (step_failure["stage"], step_failure["episode_id"], step_failure["run_id"], step_failure["level"]) == (
+        "normalized_audio",
+        episode,
+        result["run_id"],
+        "error",
+    )
+
+
+def test_a_stage_whose_tool_fails_logs_the_error_with_its_class_and_reason(env, episode, tmp_path: Path):
+    broken = tmp_path / "ffmpeg"
+    broken.write_text("#!/bin/sh\necho 'Invalid data found when processing input' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    (result,), _ = media_lake(env, "materialize", "--episode", episode, "--select=raw_media")
+    assert result["status"] == "materialized"
+    (result,), stderr = media_lake(
+        {**env, "MEDIA_LAKE_FFMPEG": str(broken)}, "materialize", "--episode", episode, "--select=normalized_audio"
+    )
+    assert result["status"] == "failed"
+    lines = [json.loads(line) for line in stderr]
+    (failed,) = stage_lines(lines, "stage failed, dead-lettered", "normalized_audio")
+    assert {key: failed[key] for key in STAGE_KEYS} == {
+        "episode_id": episode,
+        "stage": "normalized_audio",
+        "run_id": result["run_id"],
+        "attempt": 1,
+    }
+    assert failed["level"] == "error" and failed["error_type"] == "MediaToolError"
+    assert failed["failure_class"] == "permanent" and failed["reason"]
+    assert "Invalid data found" in failed["error"]
+
+
+def test_on_a_terminal_the_lines_are_for_people(env, episode):
+    _, stderr = media_lake({**env, FORMAT_ENV: "console"}, "materialize", "--episode", episode, "--select=raw_media")
+    (finished,) = [line for line in stderr if "stage finished" in line]
+    assert f"episode_id={episode}" in finished and "stage=raw_media" in finished and "seconds=" in finished
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(finished)
+    leader, follower = os.openpty()
+    with open(follower, "w") as terminal, open(os.devnull, "w") as pipe_like:
+        assert log_format(terminal, {}) == "console"
+        assert log_format(pipe_like, {}) == "json"
+    os.close(leader)
+    with pytest.raises(ValueError, match=FORMAT_ENV):
+        log_format(sys.stderr, {FORMAT_ENV: "xml"})
