@@ -1,18 +1,27 @@
 """Structured logs, read as a log shipper reads them: the stderr of real `media-lake` commands, one
 JSON object per line, for stages that succeed, one that fails its blocking gate and one whose
-ffmpeg fails; readable lines on a terminal."""
+ffmpeg fails; readable lines on a terminal. With tracing on, the same runs' spans as an OTLP/HTTP
+collector receives them."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
 from media_assets.observability.logs import FORMAT_ENV, LEVEL_ENV, STAGE_KEYS, log_format
+from media_assets.observability.tracing import ENDPOINT_ENV, tracer
 
 BIN = Path(sys.executable).parent
 TONE_SECONDS = 6.0
@@ -27,6 +36,53 @@ def media_lake(env: dict, *args: str) -> tuple[list[dict], list[str]]:
 
 def stage_lines(lines: list[dict], event: str, stage: str) -> list[dict]:
     return [line for line in lines if line["event"] == event and line.get("stage") == stage]
+
+
+class Collector:
+    """An OTLP/HTTP trace receiver on loopback: the spans it was sent, as (name, trace id hex,
+    status code, attributes, [(event name, attributes)])."""
+
+    def __init__(self):
+        self.spans: list[tuple] = []
+        collector = self
+
+        class Receive(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                request = ExportTraceServiceRequest.FromString(body)
+                for resource in request.resource_spans:
+                    for scope in resource.scope_spans:
+                        collector.spans += [collector.read(span) for span in scope.spans]
+                reply = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Receive)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    @staticmethod
+    def read(span) -> tuple:
+        def values(attributes) -> dict:
+            return {a.key: getattr(a.value, a.value.WhichOneof("value")) for a in attributes}
+
+        events = [(event.name, values(event.attributes)) for event in span.events]
+        return span.name, span.trace_id.hex(), span.status.code, values(span.attributes), events
+
+
+@pytest.fixture
+def collector():
+    receiver = Collector()
+    yield receiver
+    receiver.server.shutdown()
 
 
 @pytest.fixture
@@ -52,10 +108,14 @@ def episode(env: dict, tmp_path: Path) -> str:
     return registered["episode_id"]
 
 
-def test_every_line_of_a_run_is_json_and_stage_lines_carry_episode_stage_run_attempt_and_timings(env, episode):
+def test_every_line_of_a_run_is_json_and_stage_lines_carry_episode_stage_run_attempt_and_timings(
+    env, episode, collector
+):
+    env = {**env, ENDPOINT_ENV: collector.url}
     stages = ("raw_media", "normalized_audio")
     (result,), stderr = media_lake(env, "materialize", "--episode", episode, *(f"--select={s}" for s in stages))
     assert result["status"] == "materialized"
+    first_run = result["run_id"]
     lines = [json.loads(line) for line in stderr]  # every line: a log shipper never meets a non-JSON one
     for stage in stages:
         (started,) = stage_lines(lines, "stage started", stage)
@@ -95,6 +155,20 @@ def test_every_line_of_a_run_is_json_and_stage_lines_carry_episode_stage_run_att
         "error",
     )
 
+    # Traces: a span per stage execution, in the trace of its run's id, its log lines as events;
+    # the failed gate's span failed (status code 2). The catalog is no stage: no span.
+    trace_of = {"first": first_run.replace("-", ""), "second": result["run_id"].replace("-", "")}
+    spans = {(name, trace): (status, attributes, events) for name, trace, status, attributes, events in collector.spans}
+    expected = [("raw_media", "first"), ("normalized_audio", "first"), ("normalized_audio", "second")]
+    assert sorted(spans) == sorted((stage, trace_of[run]) for stage, run in expected)
+    status, attributes, events = spans[("normalized_audio", trace_of["first"])]
+    assert status == 0 and attributes["media_lake.episode_id"] == episode
+    assert attributes["media_lake.compute_class"] == "cpu-normalization" and attributes["media_lake.attempt"] == 1
+    assert [name for name, _ in events] == ["stage started", "stage finished"]
+    assert events[1][1]["media_lake.seconds"] == finished["seconds"]
+    status, attributes, events = spans[("normalized_audio", trace_of["second"])]
+    assert status == 2 and "blocking quality gate failed, dead-lettered" in [name for name, _ in events]
+
 
 def test_a_stage_whose_tool_fails_logs_the_error_with_its_class_and_reason(env, episode, tmp_path: Path):
     broken = tmp_path / "ffmpeg"
@@ -132,3 +206,9 @@ def test_on_a_terminal_the_lines_are_for_people(env, episode):
     os.close(leader)
     with pytest.raises(ValueError, match=FORMAT_ENV):
         log_format(sys.stderr, {FORMAT_ENV: "xml"})
+
+
+def test_tracing_is_off_unless_an_endpoint_is_set(monkeypatch) -> None:
+    monkeypatch.delenv(ENDPOINT_ENV, raising=False)
+    tracer.cache_clear()
+    assert tracer() is None

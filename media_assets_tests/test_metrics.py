@@ -9,21 +9,27 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from media_assets.demo import samples
+from media_assets.lib.core.errors import MediaToolError
 from media_assets.lib.core.stage import read_document
 from media_assets.lib.media.ingest import ingest
 from media_assets.lib.media.media_contract import MediaLimits
+from media_assets.lib.media.media_tools import PROGRESS_LISTENER, Progress, run_ffmpeg
 from media_assets.lib.metrics import CONFIDENCE_BUCKETS, Histogram, Materialization, Tally, bucketed
 from media_assets.lib.stages import BY_NAME
+from media_assets.observability.ffmpeg_progress import Report, running
 from media_assets.resources import MediaResource
 from media_assets_tests.conftest import EPISODE_ASSETS, materialize_episode, register_episode
 from media_assets_tests.services import free_port, stop, wait_for
@@ -211,7 +217,7 @@ def test_the_exporter_counts_real_runs_and_keeps_its_totals_across_a_restart(dag
     assert _value(first, "media_lake_inputs", outcome="duplicate") == 1
     assert _value(first, "media_lake_inputs", outcome="rejected", reason=rejection) == 1
 
-    assert _value(first, "media_lake_exporter_section_up") == 6  # every section read
+    assert _value(first, "media_lake_exporter_section_up") == 8  # every section read
     assert _value(first, "media_lake_exporter_unreadable_records_total", source="dead_letters") == 1
     assert _value(first, "media_lake_exporter_unreadable_records_total", source="event_log") == 0
 
@@ -258,3 +264,81 @@ def test_alert_rules_pass_promtool_and_fire_from_synthetic_series() -> None:
     fired = {case["alertname"] for test in tested for case in test["alert_rule_test"] if case["exp_alerts"]}
     rules = yaml.safe_load((MONITORING / "media-lake.rules.yaml").read_text())["groups"]
     assert fired == {rule["alert"] for group in rules for rule in group["rules"] if "alert" in rule}
+
+
+def test_ffmpeg_reports_its_progress_as_it_writes(tmp_path) -> None:
+    tone = tmp_path / "tone.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=duration=20", str(tone)], check=True)
+    heard: list[tuple[str, Progress]] = []
+    token = PROGRESS_LISTENER.set(lambda task, progress: heard.append((task, progress)))
+    try:
+        run_ffmpeg(["-v", "error", "-i", str(tone), "-af", "volume=0.5", "-f", "wav", "-y", str(tmp_path / "o.wav")])
+        assert not heard  # a call without a task reports nothing
+        run_ffmpeg(["-v", "error", "-i", str(tone), "-af", "volume=0.5", "-f", "null", "-"], task="halve")
+    finally:
+        PROGRESS_LISTENER.reset(token)
+    assert {task for task, _ in heard} == {"halve"}
+    reports = [progress for _, progress in heard]
+    assert [r.ended for r in reports] == [False] * (len(reports) - 1) + [True]  # one last report
+    assert reports[-1].out_seconds == pytest.approx(20.0, abs=0.05) and reports[-1].speed > 0
+    assert [r.out_seconds for r in reports] == sorted(r.out_seconds for r in reports)
+    with pytest.raises(MediaToolError, match="exited with"):
+        run_ffmpeg(["-v", "error", "-i", str(tmp_path / "missing.wav"), "-f", "null", "-"], task="halve")
+
+
+def test_a_running_normalization_shows_its_ffmpeg_progress(dagster_env, tmp_path) -> None:
+    """A real `media-lake materialize` of a 30-minute episode, frozen (SIGSTOP) while its ffmpeg
+    has reported and not finished: the scrape shows that call as the stored report says; once the
+    run ends, no call is running."""
+    long = tmp_path / "long.flac"
+    command = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=1800", "-ar", "48000"]
+    subprocess.run([*command, str(long)], check=True)
+    instance, _, _, episode = register_episode(dagster_env, long)
+    port = free_port()
+    exporter = _serve(port, tmp_path / "exporter.log")
+    selection = ["--select=raw_media", "--select=normalized_audio"]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "media_assets.cli", "materialize", "--episode", episode, *selection],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        report = _frozen_while_ffmpeg_runs(instance, episode, run)
+        try:
+            samples = _samples(_scrape(port))
+        finally:
+            os.killpg(run.pid, signal.SIGCONT)
+        labels = {"stage": "normalized_audio", "task": report.task}
+        assert _value(samples, "media_lake_ffmpeg_running", **labels) == 1
+        assert _value(samples, "media_lake_ffmpeg_done_seconds", **labels) == pytest.approx(report.out_seconds)
+        assert _value(samples, "media_lake_ffmpeg_total_seconds", **labels) == pytest.approx(1800.0, abs=0.05)
+        assert _value(samples, "media_lake_ffmpeg_least_done_ratio", **labels) == pytest.approx(report.done_ratio)
+        assert _value(samples, "media_lake_ffmpeg_speed", **labels) == pytest.approx(report.speed or 0.0)
+        assert _value(samples, "media_lake_ffmpeg_report_age_seconds", **labels) >= 0
+        out, _ = run.communicate(timeout=600)
+        assert json.loads(out)["status"] == "materialized"
+        after = _samples(_scrape(port))
+        assert _value(after, "media_lake_ffmpeg_running") == 0
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        stop(exporter)
+
+
+def _frozen_while_ffmpeg_runs(instance, episode: str, run: subprocess.Popen) -> Report:
+    """Freeze the command (its whole process group: the run and its ffmpeg) as soon as the
+    episode's normalization has stored a report of a call still running; that report."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and run.poll() is None:
+        started = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        runs = [r.run_id for r in started if r.tags.get("dagster/partition") == episode]
+        if runs and running(instance, runs):
+            os.killpg(run.pid, signal.SIGSTOP)
+            (report,) = running(instance, runs) or [None]  # read again, frozen
+            if report is not None:
+                return report
+            os.killpg(run.pid, signal.SIGCONT)  # the call ended in between: wait for the next one
+        time.sleep(0.05)
+    raise AssertionError("the normalization never stored a report of a running ffmpeg call")

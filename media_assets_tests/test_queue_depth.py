@@ -14,7 +14,10 @@ import kombu
 import pytest
 from kombu.exceptions import OperationalError
 
+from media_assets.defs.orchestration.executors import CELERY_BROKER_ENV
 from media_assets.observability.queues import queue_depths
+from media_assets_tests.services import free_port, stop
+from media_assets_tests.test_metrics import _samples, _scrape, _serve
 
 pytestmark = [pytest.mark.services]
 
@@ -101,3 +104,27 @@ def test_a_broker_that_never_answers_raises_within_the_timeout(scheme: str) -> N
         with pytest.raises(OperationalError):
             queue_depths(f"{scheme}127.0.0.1:{silent.getsockname()[1]}/0", ["gpu-transcription"], timeout=1.0)
         assert time.monotonic() - started < 10
+
+
+def test_the_exporter_serves_the_depth_of_each_compute_class_queue(dagster_env, tmp_path, monkeypatch) -> None:
+    """`media-lake metrics serve` with a Celery broker configured (a Redis database of the test's
+    own, so the compute classes' real queue names collide with nothing)."""
+    broker = "redis://127.0.0.1:6379/12"
+    with kombu.Connection(broker) as connection:
+        connection.default_channel.client.flushdb()
+    try:
+        send_tasks(broker, "cpu-nlp", [0, 0])
+        send_tasks(broker, "gpu-transcription", [0])
+        monkeypatch.setenv(CELERY_BROKER_ENV, broker)
+        port = free_port()
+        exporter = _serve(port, tmp_path / "exporter.log")
+        try:
+            samples = _samples(_scrape(port))
+        finally:
+            stop(exporter)
+    finally:
+        with kombu.Connection(broker) as connection:
+            connection.default_channel.client.flushdb()
+    depths = {dict(labels)["queue"]: value for (name, labels), value in samples.items() if name.endswith("queue_depth")}
+    assert depths == {"cpu-nlp": 2, "gpu-transcription": 1, "cpu-normalization": 0, "cpu-metadata": 0}
+    assert samples[("media_lake_exporter_section_up", (("section", "queues"),))] == 1

@@ -12,6 +12,7 @@ from media_assets.lib.core.errors import QualityGateFailed, failure_class, failu
 from media_assets.lib.core.lake import MEDIA_PREFIX, document_key
 from media_assets.lib.core.stage import Stage, read_document
 from media_assets.lib.stages import STAGES
+from media_assets.observability import ffmpeg_progress, tracing
 from media_assets.observability.logs import stage_logger
 from media_assets.run_liveness import step_worker, tag_run_owner
 
@@ -102,7 +103,11 @@ def stage_asset(stage: Stage) -> dg.AssetsDefinition:
         **compute(stage.compute_class),
     )
     def _asset(context: dg.AssetExecutionContext):
-        return run_stage(context, stage)
+        episode_id, attempt = context.partition_key, context.retry_number + 1
+        with tracing.stage_span(
+            stage.name, context.run_id, episode_id=episode_id, attempt=attempt, compute_class=stage.compute_class
+        ):
+            yield from run_stage(context, stage)
 
     return _asset
 
@@ -128,7 +133,9 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
     try:
         lake = context.resources.lake.store()
         settings = getattr(context.resources, stage.settings).settings() if stage.settings else None
-        result = stage.run(lake, episode_id, settings) if stage.settings else stage.run(lake, episode_id)
+        audio_seconds = _audio_seconds(lake, episode_id)  # None before raw_media: read again after
+        with ffmpeg_progress.reporting(context.instance, context.run_id, stage.name, audio_seconds):
+            result = stage.run(lake, episode_id, settings) if stage.settings else stage.run(lake, episode_id)
         outcomes = quality.run_gates(lake, result.document, stage.quality_checks, settings, reuse=result.skipped)
     except Exception as exc:
         seconds, reason = round(time.perf_counter() - started, 3), failure_reason(exc)
@@ -146,7 +153,7 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
         ) from exc
     document = result.document
     seconds = round(time.perf_counter() - started, 3)
-    audio_seconds = _audio_seconds(lake, document)
+    audio_seconds = audio_seconds or _audio_seconds(lake, episode_id)
     failed_gates = [check.name for check, outcome in outcomes if check.blocking and not outcome.passed]
     if failed_gates:
         failure = QualityGateFailed(f"{stage.name}: blocking quality gate(s) failed: {', '.join(failed_gates)}")
@@ -193,13 +200,11 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
     )
 
 
-def _audio_seconds(lake, document: dict) -> float | None:
-    """The episode's audio length, for the exporter's real-time factors; None if it cannot be read
-    (the stage's own work is done and stored: a metric never fails it)."""
-    if document["stage"] == "raw_media":
-        return document["decoded_duration_s"]
+def _audio_seconds(lake, episode_id: str) -> float | None:
+    """The episode's audio length, for progress and real-time factors; None if it cannot be read
+    (not yet validated, or unreadable: a metric never fails a stage)."""
     try:
-        return read_document(lake, "raw_media", document["episode_id"])["decoded_duration_s"]
+        return read_document(lake, "raw_media", episode_id)["decoded_duration_s"]
     except Exception:  # noqa: BLE001
         return None
 

@@ -45,6 +45,9 @@ from media_assets.lib.core.lake import DUPLICATES_PREFIX, LakeStore
 from media_assets.lib.media.ingest import REGISTRATION
 from media_assets.lib.metrics import DISTRIBUTION_SUFFIX, Histogram, Materialization, Tally
 from media_assets.lib.stages import BY_NAME, STAGES
+from media_assets.observability import ffmpeg_progress
+from media_assets.observability.ffmpeg_progress import REPORT_SECONDS
+from media_assets.observability.queues import queue_depths
 
 PREFIX = "media_lake"
 LOG = logging.getLogger(__name__)
@@ -242,8 +245,8 @@ class LakeRecords:
 class PipelineCollector(Collector):
     """Every media-lake metric, computed on each scrape (one scrape at a time)."""
 
-    def __init__(self, instance: dg.DagsterInstance, lake: LakeStore):
-        self.instance, self.lake = instance, lake
+    def __init__(self, instance: dg.DagsterInstance, lake: LakeStore, celery_broker: str | None = None):
+        self.instance, self.lake, self.celery_broker = instance, lake, celery_broker
         self.feed = EventFeed(instance)
         self.dead_letters = LakeRecords(DEAD_LETTER_PREFIX, "dead_letter")
         self._lock = threading.Lock()
@@ -256,6 +259,8 @@ class PipelineCollector(Collector):
             "daemons": self._daemon_families,
             "sensors": self._sensor_families,
             "lake": self._lake_families,
+            "ffmpeg": self._ffmpeg_families,
+            "queues": self._queue_families,
         }
 
     def describe(self) -> list:
@@ -434,6 +439,51 @@ class PipelineCollector(Collector):
                 if ticks[0].end_timestamp is not None:
                     tick_seconds.add_metric([name], ticks[0].end_timestamp - ticks[0].timestamp)
         yield from (running, tick_time, tick_seconds, tick_status)
+
+    def _ffmpeg_families(self) -> Iterator:
+        started = self.instance.get_run_records(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        reports = ffmpeg_progress.running(self.instance, [r.dagster_run.run_id for r in started])
+        now, labels = time.time(), ["stage", "task"]
+        by_call: dict[tuple, list[ffmpeg_progress.Report]] = {}
+        for report in reports:
+            by_call.setdefault((report.stage, report.task), []).append(report)
+        known = {call: [r for r in found if r.total_seconds] for call, found in by_call.items()}
+        yield _family(
+            GaugeMetricFamily, f"{PREFIX}_ffmpeg_running", "ffmpeg calls running now, by stage and task.",
+            labels, {call: len(found) for call, found in by_call.items()},
+        )  # fmt: skip
+        yield _family(
+            GaugeMetricFamily, f"{PREFIX}_ffmpeg_speed",
+            "Summed speed of the running ffmpeg calls (media seconds per wall second, as ffmpeg reports).",
+            labels, {call: sum(r.speed or 0.0 for r in found) for call, found in by_call.items()},
+        )  # fmt: skip
+        yield _family(
+            GaugeMetricFamily, f"{PREFIX}_ffmpeg_done_seconds",
+            "Media seconds written by the running ffmpeg calls whose episode length is known.",
+            labels, {call: sum(r.out_seconds for r in found) for call, found in known.items() if found},
+        )  # fmt: skip
+        yield _family(
+            GaugeMetricFamily, f"{PREFIX}_ffmpeg_total_seconds",
+            "Episode seconds of the same calls: done / total is the share done.",
+            labels, {call: sum(r.total_seconds for r in found) for call, found in known.items() if found},
+        )  # fmt: skip
+        yield _family(
+            GaugeMetricFamily, f"{PREFIX}_ffmpeg_least_done_ratio", "Share done of the furthest-behind running call.",
+            labels, {call: min(r.done_ratio for r in found) for call, found in known.items() if found},
+        )  # fmt: skip
+        yield _family(
+            GaugeMetricFamily, f"{PREFIX}_ffmpeg_report_age_seconds",
+            f"Seconds since the oldest running call last reported (one reports every {REPORT_SECONDS:g} s).",
+            labels, {call: now - min(r.at for r in found) for call, found in by_call.items()},
+        )  # fmt: skip
+
+    def _queue_families(self) -> Iterator:
+        """Served with no samples when Celery is not the executor."""
+        depths = queue_depths(self.celery_broker, COMPUTE_CLASSES) if self.celery_broker else {}
+        yield _family(
+            GaugeMetricFamily, f"{PREFIX}_celery_queue_depth", "Steps waiting on a compute class's Celery queue.",
+            ["queue"], {(queue,): depth for queue, depth in depths.items()},
+        )  # fmt: skip
 
     # --- the lake -------------------------------------------------------------------
 

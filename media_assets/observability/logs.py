@@ -21,6 +21,8 @@ import dagster as dg
 import structlog
 from dagster._core.log_manager import DagsterLogRecordMetadata
 
+from media_assets.observability.tracing import span_events
+
 FORMAT_ENV = "MEDIA_LAKE_LOG_FORMAT"  # json | console | auto (console on a terminal, else json)
 LEVEL_ENV = "MEDIA_LAKE_LOG_LEVEL"
 FORMATS = ("auto", "json", "console")
@@ -112,5 +114,5 @@ def _to_dagster(_, __, event_dict: dict):
 
 def stage_logger(dagster_log: logging.Logger, **fields) -> structlog.typing.FilteringBoundLogger:
     """A structlog logger bound to `fields` (STAGE_KEYS and more) that logs through Dagster's
-    `context.log`."""
-    return structlog.wrap_logger(dagster_log, processors=[_to_dagster], **fields)
+    `context.log`, each line also an event of the stage's span when tracing is on."""
+    return structlog.wrap_logger(dagster_log, processors=[span_events, _to_dagster], **fields)

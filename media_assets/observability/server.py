@@ -6,6 +6,7 @@ readiness probe on the port holds traffic until then."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -14,11 +15,18 @@ import time
 import dagster as dg
 from prometheus_client import CollectorRegistry, start_http_server
 
+from media_assets.defs.orchestration.executors import CELERY_BROKER, CELERY_BROKER_ENV, EXECUTOR_ENV
 from media_assets.instance import dagster_home
 from media_assets.observability.exporter import PipelineCollector
 from media_assets.resources import LakeResource
 
 DEFAULT_PORT = 9464  # the port OpenTelemetry's Prometheus exporter registered; free of Dagster's
+
+
+def celery_broker(environ=os.environ) -> str | None:
+    """The broker whose queue depths are served, when Celery is configured: the executor, or its
+    broker set (the exporter's Deployment gets the workers' broker Secret, not the executor)."""
+    return CELERY_BROKER if environ.get(EXECUTOR_ENV) == "celery" or environ.get(CELERY_BROKER_ENV) else None
 
 
 def serve(port: int = DEFAULT_PORT, host: str = "0.0.0.0", out=sys.stdout) -> None:
@@ -27,7 +35,7 @@ def serve(port: int = DEFAULT_PORT, host: str = "0.0.0.0", out=sys.stdout) -> No
         signal.signal(signum, lambda *_: stop.set())
     dagster_home()
     with dg.DagsterInstance.get() as instance:  # not get_instance(): pool slots are the workers' hosts' to set
-        collector = PipelineCollector(instance, LakeResource.from_env().store())
+        collector = PipelineCollector(instance, LakeResource.from_env().store(), celery_broker())
         started = time.perf_counter()
         for _ in collector.collect():  # the whole history, read before the port opens: scrapes stay incremental
             pass

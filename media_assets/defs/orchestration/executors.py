@@ -22,7 +22,8 @@ from dagster_k8s import k8s_job_executor
 EXECUTOR_ENV = "MEDIA_LAKE_EXECUTOR"
 # The broker and result backend of the Celery executor and of its workers: one setting for both.
 # An amqp:// URL (py-amqp under Celery) is also what KEDA's RabbitMQ scaler reads (k8s/workers.yaml).
-CELERY_BROKER = os.environ.get("MEDIA_LAKE_CELERY_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
+CELERY_BROKER_ENV = "MEDIA_LAKE_CELERY_BROKER"
+CELERY_BROKER = os.environ.get(CELERY_BROKER_ENV, "amqp://guest:guest@127.0.0.1:5672//")
 CELERY_BACKEND = os.environ.get("MEDIA_LAKE_CELERY_BACKEND", "rpc://")
 # A step is acknowledged when it ends, not when it starts: a busy worker then reserves no further
 # step (with early acks, a concurrency-1 GPU worker would hold the next GPU step while another GPU

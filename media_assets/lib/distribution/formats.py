@@ -398,7 +398,8 @@ def tagged_mp3(
                 "-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1",
                 "-c:a", "libmp3lame", "-b:a", bitrate, "-fflags", "+bitexact", "-flags", "+bitexact",
                 "-id3v2_version", "0", "-write_id3v1", "0", "-write_xing", "1", "-f", "mp3", file_url(audio),
-            ]
+            ],
+            task="mp3_encode",
         )  # fmt: skip
         with partial.open("wb") as out, audio.open("rb") as encoded:
             out.write(tag)

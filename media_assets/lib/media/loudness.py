@@ -120,7 +120,7 @@ def _input_args(src: Path) -> list[str]:
 def measure(src: Path, target: LoudnessTarget, pre_filters: list[str]) -> Measurement | None:
     """Pass 1: loudnorm's measurement of the first audio stream (after `pre_filters`)."""
     chain = ",".join([*pre_filters, measuring_filter(target)])
-    stderr = run_ffmpeg(["-v", "info", *_input_args(src), "-af", chain, "-f", "null", "-"])
+    stderr = run_ffmpeg(["-v", "info", *_input_args(src), "-af", chain, "-f", "null", "-"], task="loudness_measure")
     return measurement_from(parse_loudnorm_json(stderr), "input")
 
 
@@ -163,7 +163,7 @@ def normalize(src: Path, dst: Path, target: LoudnessTarget, source_channels: int
     measured = original = measure(src, target, downmix)
     if measured is None:
         chain = ",".join([*downmix, resample])
-        run_ffmpeg(["-v", "error", *_input_args(src), "-af", chain, *_write_pcm_args(dst, target)])
+        run_ffmpeg(["-v", "error", *_input_args(src), "-af", chain, *_write_pcm_args(dst, target)], task="resample")
         return {**_figures("input", None), **_figures("output", None), **_targets(target), "effective_lra": None,
                 "normalization_type": "none", "pre_limiter_ceiling_db": None}  # fmt: skip
 
@@ -178,7 +178,7 @@ def normalize(src: Path, dst: Path, target: LoudnessTarget, source_channels: int
         measured = measure(src, target, pre_filters)
     lra = effective_lra(measured, target)
     chain = ",".join([*pre_filters, loudnorm_filter(target, lra, measured), resample])
-    stderr = run_ffmpeg(["-v", "info", *_input_args(src), "-af", chain, *_write_pcm_args(dst, target)])
+    stderr = run_ffmpeg(["-v", "info", *_input_args(src), "-af", chain, *_write_pcm_args(dst, target)], task="loudnorm")
     stats = parse_loudnorm_json(stderr)
     return {
         **_figures("input", original),

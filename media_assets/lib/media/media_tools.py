@@ -9,7 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
+from subprocess import PIPE
 
 import ffmpeg
 
@@ -46,14 +51,66 @@ def probe(path: Path) -> dict:
         raise MediaToolError([ffprobe_binary(), str(path)], 1, stderr) from exc
 
 
-def run_ffmpeg(args: list[str], timeout: float | None = None) -> str:
-    """Run ffmpeg with `args` (after the binary) and return its stderr; raise on failure."""
+@dataclass(frozen=True)
+class Progress:
+    """One report of ffmpeg's `-progress` output: media seconds written so far, the speed (media
+    seconds per wall second; None before ffmpeg knows it) and whether this is the last report."""
+
+    out_seconds: float
+    speed: float | None
+    ended: bool
+
+
+# Who hears the progress of the ffmpeg calls made in this context (a Dagster step sets it:
+# observability/ffmpeg_progress.py); each report comes with the call's `task`.
+PROGRESS_LISTENER: ContextVar[Callable[[str, Progress], None] | None] = ContextVar("ffmpeg_progress", default=None)
+PROGRESS_PERIOD_SECONDS = 1
+
+
+def parse_progress(lines: Iterable[str]) -> Iterator[Progress]:
+    """The reports in ffmpeg's `-progress` key=value lines; each ends with a `progress=` line."""
+    block: dict[str, str] = {}
+    for line in lines:
+        key, _, value = line.strip().partition("=")
+        block[key] = value
+        if key == "progress":
+            out_us, speed = block.get("out_time_us", "N/A"), block.get("speed", "N/A").rstrip("x").strip()
+            yield Progress(
+                out_seconds=max(int(out_us), 0) / 1_000_000 if out_us.lstrip("-").isdigit() else 0.0,
+                speed=float(speed) if speed not in ("N/A", "") else None,
+                ended=value == "end",
+            )
+            block = {}
+
+
+def run_ffmpeg(args: list[str], task: str | None = None) -> str:
+    """Run ffmpeg with `args` (after the binary) and return its stderr; raise on failure. A call
+    with a `task` name reports its progress to the context's PROGRESS_LISTENER, if any."""
     command = [ffmpeg_binary(), "-nostdin", "-hide_banner", *args]
-    done = subprocess.run(command, capture_output=True, timeout=timeout)
-    stderr = done.stderr.decode("utf-8", "replace")
-    if done.returncode != 0:
-        raise MediaToolError(command, done.returncode, stderr)
+    listener = PROGRESS_LISTENER.get()
+    if task is None or listener is None:
+        done = subprocess.run(command, capture_output=True)
+        returncode, stderr = done.returncode, done.stderr.decode("utf-8", "replace")
+    else:
+        returncode, stderr = _run_reporting(command, lambda report: listener(task, report))
+    if returncode != 0:
+        raise MediaToolError(command, returncode, stderr)
     return stderr
+
+
+def _run_reporting(command: list[str], report: Callable[[Progress], None]) -> tuple[int, str]:
+    """Run ffmpeg with `-progress` on its stdout, calling `report` with each report as it comes;
+    stderr is read alongside, so neither pipe fills. (return code, stderr)"""
+    progress_args = ["-progress", "pipe:1", "-stats_period", str(PROGRESS_PERIOD_SECONDS)]
+    with subprocess.Popen([*command[:1], *progress_args, *command[1:]], stdout=PIPE, stderr=PIPE) as process:
+        stderr: list[bytes] = []
+        reader = threading.Thread(target=lambda: stderr.append(process.stderr.read()), daemon=True)
+        reader.start()
+        for progress in parse_progress(line.decode("ascii", "replace") for line in process.stdout):
+            report(progress)
+        returncode = process.wait()
+        reader.join()
+    return returncode, b"".join(stderr).decode("utf-8", "replace")
 
 
 def decoded_audio_seconds(path: Path, audio_index: int = 0, timeout: float | None = None) -> float:
@@ -87,11 +144,7 @@ def decoded_audio_seconds(path: Path, audio_index: int = 0, timeout: float | Non
         capture_output=True,
         timeout=timeout,
     )
-    out_times = [
-        line.split("=", 1)[1]
-        for line in stderr_and_progress.stdout.decode("ascii", "replace").splitlines()
-        if line.startswith("out_time_us=")
-    ]
-    if stderr_and_progress.returncode != 0 or not out_times or out_times[-1] == "N/A":
+    reports = list(parse_progress(stderr_and_progress.stdout.decode("ascii", "replace").splitlines()))
+    if stderr_and_progress.returncode != 0 or not reports:
         return 0.0
-    return max(int(out_times[-1]), 0) / 1_000_000
+    return reports[-1].out_seconds

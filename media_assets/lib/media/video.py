@@ -97,7 +97,8 @@ def normalize_video(src: Path, normalized_wav: Path, dst: Path, fps: float, sett
             "mp4",
             "-y",
             file_url(dst),
-        ]
+        ],
+        task="h264_encode",
     )
 
 
