@@ -194,19 +194,16 @@ class Bench:
         os.environ["DAGSTER_HOME"] = str(run_dir / "dagster_home")
         os.environ["MEDIA_LAKE_ROOT"] = str(self.lake_root)
 
-        import dagster as dg
-
+        from media_assets import episode_runs
         from media_assets.definitions import defs
-        from media_assets.episode_runs import QUIET_LOGS
         from media_assets.instance import get_instance
         from media_assets.lib.core.lake import document_key, media_key, raw_key
         from media_assets.lib.media.ingest import ingest
         from media_assets.resources import LakeResource
 
-        self.dg = dg
-        self.run_config = QUIET_LOGS  # what `media-lake materialize` passes
+        self.episode_runs = episode_runs
         self.instance = get_instance()
-        definitions = defs()
+        self.definitions = definitions = defs()
         self.resources = {**definitions.resources, "lake": LakeResource(root=str(self.lake_root))}
         self.store = self.resources["lake"].store()
         self.target = self.resources["media"].settings().loudness
@@ -229,13 +226,13 @@ class Bench:
         self._materialize("raw_media")  # not timed
 
     def _materialize(self, asset: str):
-        return self.dg.materialize(
+        return self.episode_runs.materialize(  # as `media-lake materialize` runs a stage
+            self.definitions,
             self.assets,
+            [asset],
+            resources=self.resources,
             partition_key=self.episode_id,
             instance=self.instance,
-            resources=self.resources,
-            selection=[asset],
-            run_config=self.run_config,
         )
 
     def run_asset(self) -> dict:

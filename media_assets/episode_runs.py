@@ -51,12 +51,15 @@ def command_line_logs() -> dict:
     return {"loggers": {"console": {"config": {"log_level": logs.default_level(fallback="WARNING")}}}}
 
 
-def materialize(definitions: dg.Definitions, assets: list, selection, **execute) -> dg.ExecuteInProcessResult:
-    """`dg.materialize` with the code location's loggers (dg.materialize uses Dagster's defaults)."""
+def materialize(
+    definitions: dg.Definitions, assets: list, selection, resources: dict | None = None, **execute
+) -> dg.ExecuteInProcessResult:
+    """`dg.materialize` with the code location's loggers (dg.materialize uses Dagster's defaults)
+    and resources (or `resources`)."""
     job = dg.Definitions(
         jobs=[dg.define_asset_job(EPHEMERAL_JOB, selection=selection)],
         assets=assets,
-        resources=definitions.resources,
+        resources=definitions.resources if resources is None else resources,
         loggers=definitions.loggers,
     ).resolve_job_def(EPHEMERAL_JOB)
     return job.execute_in_process(run_config=command_line_logs(), **execute)

@@ -4,6 +4,7 @@ are known answers (the lake's own documents), and a restarted exporter reports t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -12,8 +13,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -22,6 +25,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from media_assets.demo import samples
+from media_assets.instance import get_instance
 from media_assets.lib.core.errors import MediaToolError
 from media_assets.lib.core.stage import read_document
 from media_assets.lib.media.ingest import ingest
@@ -29,7 +33,7 @@ from media_assets.lib.media.media_contract import MediaLimits
 from media_assets.lib.media.media_tools import PROGRESS_LISTENER, Progress, run_ffmpeg
 from media_assets.lib.metrics import CONFIDENCE_BUCKETS, Histogram, Materialization, Tally, bucketed
 from media_assets.lib.stages import BY_NAME
-from media_assets.observability.ffmpeg_progress import Report, running
+from media_assets.observability.ffmpeg_progress import Report, key, reporting, running
 from media_assets.resources import MediaResource
 from media_assets_tests.conftest import EPISODE_ASSETS, materialize_episode, register_episode
 from media_assets_tests.services import free_port, stop, wait_for
@@ -268,22 +272,68 @@ def test_alert_rules_pass_promtool_and_fire_from_synthetic_series() -> None:
 
 def test_ffmpeg_reports_its_progress_as_it_writes(tmp_path) -> None:
     tone = tmp_path / "tone.wav"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=duration=20", str(tone)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=duration=30", str(tone)], check=True)
+    paced = ["-v", "error", "-readrate", "10", "-i", str(tone), "-af", "volume=0.5", "-f", "null", "-"]  # 3 s
     heard: list[tuple[str, Progress]] = []
     token = PROGRESS_LISTENER.set(lambda task, progress: heard.append((task, progress)))
     try:
         run_ffmpeg(["-v", "error", "-i", str(tone), "-af", "volume=0.5", "-f", "wav", "-y", str(tmp_path / "o.wav")])
         assert not heard  # a call without a task reports nothing
-        run_ffmpeg(["-v", "error", "-i", str(tone), "-af", "volume=0.5", "-f", "null", "-"], task="halve")
+        run_ffmpeg(paced, task="halve")
     finally:
         PROGRESS_LISTENER.reset(token)
     assert {task for task, _ in heard} == {"halve"}
     reports = [progress for _, progress in heard]
-    assert [r.ended for r in reports] == [False] * (len(reports) - 1) + [True]  # one last report
-    assert reports[-1].out_seconds == pytest.approx(20.0, abs=0.05) and reports[-1].speed > 0
+    assert len(reports) >= 2 and [r.ended for r in reports] == [False] * (len(reports) - 1) + [True]
+    assert reports[-1].out_seconds == pytest.approx(30.0, abs=0.05) and reports[-1].speed > 0
     assert [r.out_seconds for r in reports] == sorted(r.out_seconds for r in reports)
-    with pytest.raises(MediaToolError, match="exited with"):
-        run_ffmpeg(["-v", "error", "-i", str(tmp_path / "missing.wav"), "-f", "null", "-"], task="halve")
+    assert 0 < reports[0].out_seconds < 30
+
+    def broken(task, progress):
+        raise RuntimeError("a listener that fails")
+
+    token = PROGRESS_LISTENER.set(broken)
+    try:
+        run_ffmpeg(["-v", "error", "-i", str(tone), "-f", "null", "-"], task="halve")  # the call still succeeds
+        with pytest.raises(MediaToolError, match="exited with"):
+            run_ffmpeg(["-v", "error", "-i", str(tmp_path / "missing.wav"), "-f", "null", "-"], task="halve")
+    finally:
+        PROGRESS_LISTENER.reset(token)
+
+
+def test_an_ffmpeg_killed_midway_leaves_no_call_running(dagster_env, tmp_path) -> None:
+    """SIGKILL an ffmpeg call after its first report: the stage's report ends anyway, so the
+    exporter does not show a call running forever."""
+    tone = tmp_path / "tone.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=duration=60", str(tone)], check=True)
+    paced = ["-v", "error", "-readrate", "5", "-i", str(tone), "-f", "null", "-"]  # 12 s unless killed
+    instance, run_id = get_instance(), str(uuid.uuid4())  # reports are keyed by run id alone
+
+    def kill_ffmpeg_after_its_first_report():
+        wait_for(lambda: running(instance, [run_id])[0], 60, "a first report", interval=0.1)
+        (child,) = [pid for pid in _children(os.getpid()) if Path(f"/proc/{pid}/comm").read_text().strip() == "ffmpeg"]
+        os.kill(child, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_ffmpeg_after_its_first_report)
+    with pytest.raises(MediaToolError, match="exited with -9"):
+        with reporting(instance, run_id, "normalized_audio", 60.0):
+            killer.start()
+            run_ffmpeg(paced, task="loudnorm")
+    killer.join()
+    assert running(instance, [run_id]) == ([], 0)
+    (stored,) = instance.run_storage.get_cursor_values({key(run_id, "normalized_audio")}).values()
+    last = Report(**json.loads(stored))
+    assert last.ended and last.task == "loudnorm" and 0 <= last.out_seconds < 60
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
 
 
 def test_a_running_normalization_shows_its_ffmpeg_progress(dagster_env, tmp_path) -> None:
@@ -318,9 +368,13 @@ def test_a_running_normalization_shows_its_ffmpeg_progress(dagster_env, tmp_path
         assert _value(samples, "media_lake_ffmpeg_speed", **labels) == pytest.approx(report.speed or 0.0)
         assert _value(samples, "media_lake_ffmpeg_report_age_seconds", **labels) >= 0
         out, _ = run.communicate(timeout=600)
-        assert json.loads(out)["status"] == "materialized"
+        ended = json.loads(out)
+        assert ended["status"] == "materialized"
         after = _samples(_scrape(port))
         assert _value(after, "media_lake_ffmpeg_running") == 0
+        (stored,) = instance.run_storage.get_cursor_values({key(ended["run_id"], "normalized_audio")}).values()
+        last = Report(**json.loads(stored))  # the normalization's last call, to its end
+        assert (last.task, last.ended, last.out_seconds) == ("loudnorm", True, pytest.approx(1800.0, abs=0.05))
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
@@ -334,9 +388,9 @@ def _frozen_while_ffmpeg_runs(instance, episode: str, run: subprocess.Popen) -> 
     while time.monotonic() < deadline and run.poll() is None:
         started = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
         runs = [r.run_id for r in started if r.tags.get("dagster/partition") == episode]
-        if runs and running(instance, runs):
+        if runs and running(instance, runs)[0]:
             os.killpg(run.pid, signal.SIGSTOP)
-            (report,) = running(instance, runs) or [None]  # read again, frozen
+            (report,) = running(instance, runs)[0] or [None]  # read again, frozen
             if report is not None:
                 return report
             os.killpg(run.pid, signal.SIGCONT)  # the call ended in between: wait for the next one

@@ -133,8 +133,7 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
     try:
         lake = context.resources.lake.store()
         settings = getattr(context.resources, stage.settings).settings() if stage.settings else None
-        audio_seconds = _audio_seconds(lake, episode_id)  # None before raw_media: read again after
-        with ffmpeg_progress.reporting(context.instance, context.run_id, stage.name, audio_seconds):
+        with ffmpeg_progress.reporting(context.instance, context.run_id, stage.name, _audio_seconds(lake, episode_id)):
             result = stage.run(lake, episode_id, settings) if stage.settings else stage.run(lake, episode_id)
         outcomes = quality.run_gates(lake, result.document, stage.quality_checks, settings, reuse=result.skipped)
     except Exception as exc:
@@ -153,7 +152,7 @@ def run_stage(context: dg.AssetExecutionContext, stage: Stage):
         ) from exc
     document = result.document
     seconds = round(time.perf_counter() - started, 3)
-    audio_seconds = audio_seconds or _audio_seconds(lake, episode_id)
+    audio_seconds = _audio_seconds(lake, episode_id)  # raw_media's: as it validated it now
     failed_gates = [check.name for check, outcome in outcomes if check.blocking and not outcome.passed]
     if failed_gates:
         failure = QualityGateFailed(f"{stage.name}: blocking quality gate(s) failed: {', '.join(failed_gates)}")

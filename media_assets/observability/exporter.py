@@ -249,6 +249,7 @@ class PipelineCollector(Collector):
         self.instance, self.lake, self.celery_broker = instance, lake, celery_broker
         self.feed = EventFeed(instance)
         self.dead_letters = LakeRecords(DEAD_LETTER_PREFIX, "dead_letter")
+        self.unreadable_progress = 0  # stored ffmpeg reports of running calls that could not be read
         self._lock = threading.Lock()
         # each section is read on its own: one that fails (storage down, a bad record) leaves the
         # others served and reports itself with media_lake_exporter_section_up 0
@@ -290,6 +291,7 @@ class PipelineCollector(Collector):
             )
             skipped.add_metric(["event_log"], self.feed.skipped)
             skipped.add_metric(["dead_letters"], self.dead_letters.unreadable)
+            skipped.add_metric(["ffmpeg_progress"], self.unreadable_progress)
             scrape = GaugeMetricFamily(
                 f"{PREFIX}_exporter_scrape_duration_seconds",
                 "Seconds this scrape took to read the instance and the lake.",
@@ -442,7 +444,9 @@ class PipelineCollector(Collector):
 
     def _ffmpeg_families(self) -> Iterator:
         started = self.instance.get_run_records(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
-        reports = ffmpeg_progress.running(self.instance, [r.dagster_run.run_id for r in started])
+        reports, self.unreadable_progress = ffmpeg_progress.running(
+            self.instance, [r.dagster_run.run_id for r in started]
+        )
         now, labels = time.time(), ["stage", "task"]
         by_call: dict[tuple, list[ffmpeg_progress.Report]] = {}
         for report in reports:

@@ -9,8 +9,8 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
 
 import dagster as dg
 
@@ -19,6 +19,8 @@ from media_assets.lib.stages import STAGES
 
 KEY_PREFIX = "media-lake/ffmpeg"
 REPORT_SECONDS = 2.0  # at most one write per step this often, plus each call's first and last report
+FFMPEG_STAGES = tuple(stage.name for stage in STAGES if "ffmpeg" in stage.kinds)
+RUNS_PER_QUERY = 100
 LOG = logging.getLogger(__name__)
 
 
@@ -43,38 +45,56 @@ def key(run_id: str, stage: str) -> str:
 
 class StoredProgress:
     """A PROGRESS_LISTENER that stores a step's reports, no more often than REPORT_SECONDS. A
-    report that cannot be stored is dropped: progress never fails a stage."""
+    report that cannot be stored is dropped (and said once): progress never fails a stage."""
 
     def __init__(self, instance: dg.DagsterInstance, run_id: str, stage: str, total_seconds: float | None):
         self.instance, self.key, self.stage, self.total_seconds = instance, key(run_id, stage), stage, total_seconds
-        self._task, self._stored_at = None, 0.0
+        self.last: Report | None = None
+        self._stored_at, self._warned = 0.0, False
 
     def __call__(self, task: str, progress: Progress) -> None:
         now = time.time()
-        if task == self._task and not progress.ended and now - self._stored_at < REPORT_SECONDS:
+        if self.last and task == self.last.task and not progress.ended and now - self._stored_at < REPORT_SECONDS:
             return
-        report = Report(self.stage, task, progress.out_seconds, self.total_seconds, progress.speed, progress.ended, now)
+        figures = (progress.out_seconds, self.total_seconds, progress.speed, progress.ended)
+        self.store(Report(self.stage, task, *figures, now))
+
+    def store(self, report: Report) -> None:
+        self.last, self._stored_at = report, report.at
         try:
             self.instance.run_storage.set_cursor_values({self.key: json.dumps(asdict(report))})
         except Exception:  # noqa: BLE001
-            LOG.warning("ffmpeg progress of %s not stored", self.key, exc_info=True)
-            return
-        self._task, self._stored_at = task, now
+            if not self._warned:
+                LOG.warning("ffmpeg progress of %s not stored", self.key, exc_info=True)
+                self._warned = True
+
+    def close(self) -> None:
+        """A call that ended without its last report (killed, failed) ends here."""
+        if self.last and not self.last.ended:
+            self.store(replace(self.last, ended=True, at=time.time()))
 
 
 @contextlib.contextmanager
 def reporting(instance: dg.DagsterInstance, run_id: str, stage: str, total_seconds: float | None) -> Iterator[None]:
     """Store the progress of the ffmpeg calls made inside the block."""
-    token = PROGRESS_LISTENER.set(StoredProgress(instance, run_id, stage, total_seconds))
+    listener = StoredProgress(instance, run_id, stage, total_seconds)
+    token = PROGRESS_LISTENER.set(listener)
     try:
         yield
     finally:
         PROGRESS_LISTENER.reset(token)
+        listener.close()
 
 
-def running(instance: dg.DagsterInstance, run_ids: Iterable[str]) -> list[Report]:
-    """The last report of every ffmpeg call still running in these runs."""
-    keys = {key(run_id, stage.name) for run_id in run_ids for stage in STAGES}
-    stored = instance.run_storage.get_cursor_values(keys) if keys else {}
-    reports = [Report(**json.loads(value)) for value in stored.values()]
-    return [report for report in reports if not report.ended]
+def running(instance: dg.DagsterInstance, run_ids: list[str]) -> tuple[list[Report], int]:
+    """The last report of every ffmpeg call still running in these runs, and how many stored
+    reports could not be read."""
+    reports, unreadable = [], 0
+    for start in range(0, len(run_ids), RUNS_PER_QUERY):
+        keys = {key(run_id, stage) for run_id in run_ids[start : start + RUNS_PER_QUERY] for stage in FFMPEG_STAGES}
+        for value in instance.run_storage.get_cursor_values(keys).values():
+            try:
+                reports.append(Report(**json.loads(value)))
+            except (TypeError, ValueError):
+                unreadable += 1  # another version's shape, or not JSON
+    return [report for report in reports if not report.ended], unreadable

@@ -32,10 +32,11 @@ EXTRA = "media_lake"  # the log record attribute that carries a stage_logger's f
 PARTITION_TAG = "dagster/partition"
 
 
-def log_format(stream=sys.stderr, environ: Mapping[str, str] = os.environ) -> str:
-    chosen = environ.get(FORMAT_ENV, "auto").lower()
+def log_format(chosen: str | None = None, stream=sys.stderr, environ: Mapping[str, str] = os.environ) -> str:
+    """json or console: `chosen`, else MEDIA_LAKE_LOG_FORMAT, else auto (console on a terminal)."""
+    chosen = (chosen or environ.get(FORMAT_ENV) or "auto").lower()
     if chosen not in FORMATS:
-        raise ValueError(f"{FORMAT_ENV}={chosen!r}: choose one of {', '.join(FORMATS)}")
+        raise ValueError(f"log format {chosen!r} ({FORMAT_ENV} or the logger's config): choose one of {FORMATS}")
     if chosen == "auto":
         return "console" if stream.isatty() else "json"
     return chosen
@@ -60,6 +61,9 @@ def dagster_fields(_, __, event_dict: dict) -> dict:
             fields["dagster_event"] = event.event_type_value
             if (duration_ms := getattr(event.event_specific_data, "duration_ms", None)) is not None:
                 fields["seconds"] = round(duration_ms / 1000, 3)
+            if error := getattr(event.event_specific_data, "error", None):  # a step or run failure
+                fields.setdefault("error_type", error.cls_name)
+                fields.setdefault("error", error.to_string())
     event_dict.update(fields)
     event_dict["timestamp"] = datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat()
     event_dict["level"] = record.levelname.lower()
@@ -82,22 +86,40 @@ def default_level(environ: Mapping[str, str] = os.environ, fallback: str = "INFO
     return environ.get(LEVEL_ENV, fallback).upper()
 
 
+def level_number(name: str) -> int:
+    level = logging.getLevelName(name.upper())
+    if not isinstance(level, int):
+        raise ValueError(f"log level {name!r} ({LEVEL_ENV} or the logger's config): choose DEBUG, INFO, WARNING...")
+    return level
+
+
 @dg.logger(
     config_schema={
         "log_level": dg.Field(str, is_required=False, description=f"default: ${LEVEL_ENV}, else INFO"),
-        "format": dg.Field(str, is_required=False, description=f"json or console; default: ${FORMAT_ENV}, else auto"),
+        "format": dg.Field(str, is_required=False, description=f"json, console or auto (default: ${FORMAT_ENV})"),
     },
     description="JSON lines on stderr (readable lines on a terminal), with run, stage and episode fields.",
 )
 def structured_console(init_context: dg.InitLoggerContext) -> logging.Logger:
-    config = init_context.logger_config
-    fmt = config.get("format") or log_format()
-    if fmt not in FORMATS[1:]:
-        raise ValueError(f"structured_console format {fmt!r}: choose json or console")
+    """A misspelt format or level is logged as a warning and replaced by the default: logging
+    settings never stop a run."""
+    config, problems = init_context.logger_config, []
+    try:
+        fmt = log_format(config.get("format"))
+    except ValueError as exc:
+        fmt = log_format("auto")
+        problems.append(str(exc))
+    try:
+        level = level_number(config.get("log_level") or default_level())
+    except ValueError as exc:
+        level = logging.INFO
+        problems.append(str(exc))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(fmt))
-    logger = logging.Logger("media_lake", level=(config.get("log_level") or default_level()).upper())
+    logger = logging.Logger("media_lake", level=level)
     logger.addHandler(handler)
+    for problem in problems:
+        logger.warning(f"{problem}; using the default")
     return logger
 
 

@@ -1,5 +1,5 @@
 """Optional OpenTelemetry tracing, off by default: with MEDIA_LAKE_OTLP_ENDPOINT set (an OTLP/HTTP
-collector, e.g. http://otel-collector:4318), each stage execution is a span exported in batches.
+collector, e.g. http://otel-collector:4318), each stage execution is a span, sent when it ends.
 
 A run's stages share one trace whose id is the run id, so the steps of a run that ran in other
 processes, workers or pods line up in one trace with nothing propagated between them, and a
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import logging
 import os
 from collections.abc import Iterator
 
@@ -19,12 +20,13 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCod
 
 ENDPOINT_ENV = "MEDIA_LAKE_OTLP_ENDPOINT"
 SERVICE_NAME = "media-lake"
+EXPORT_TIMEOUT_SECONDS = 2.0  # the most a stage waits for an unreachable collector
 ATTRIBUTE_TYPES = (str, bool, int, float)
 
 
 @functools.cache
-def tracer() -> trace.Tracer | None:
-    """This process's tracer, or None when tracing is off. The provider flushes at exit."""
+def provider():
+    """This process's tracer provider, or None when tracing is off."""
     endpoint = os.environ.get(ENDPOINT_ENV)
     if not endpoint:
         return None
@@ -34,9 +36,20 @@ def tracer() -> trace.Tracer | None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")))
-    return provider.get_tracer(__name__)
+    from media_assets.observability.logs import formatter, log_format
+
+    exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces", timeout=EXPORT_TIMEOUT_SECONDS)
+    chosen = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
+    chosen.add_span_processor(BatchSpanProcessor(exporter))
+    handler = logging.StreamHandler()  # the exporter's own complaints, as log lines like the rest
+    handler.setFormatter(formatter(log_format()))
+    logging.getLogger("opentelemetry").addHandler(handler)
+    logging.getLogger("opentelemetry").propagate = False
+    return chosen
+
+
+def tracer() -> trace.Tracer | None:
+    return chosen.get_tracer(__name__) if (chosen := provider()) else None
 
 
 def run_context(run_id: str):
@@ -53,10 +66,14 @@ def stage_span(stage: str, run_id: str, **attributes) -> Iterator[None]:
     if (chosen := tracer()) is None:
         yield
         return
-    with chosen.start_as_current_span(
-        stage, context=run_context(run_id), attributes=_attributes({"run_id": run_id, **attributes})
-    ):
-        yield
+    try:
+        with chosen.start_as_current_span(
+            stage, context=run_context(run_id), attributes=_attributes({"run_id": run_id, **attributes})
+        ):
+            yield
+    finally:
+        # sent now: run workers end with os._exit (forkserver children), which skips the flush at exit
+        provider().force_flush(int(EXPORT_TIMEOUT_SECONDS * 1000))
 
 
 def span_events(_, method: str, event_dict: dict) -> dict:

@@ -6,6 +6,7 @@ name can never be read as an option, a URL or a playlist that reaches elsewhere.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import ffmpeg
 from media_assets.lib.core.errors import MediaToolError
 
 SAFE_INPUT = ["-protocol_whitelist", "file"]
+LOG = logging.getLogger(__name__)
 
 
 def ffmpeg_binary() -> str:
@@ -98,18 +100,31 @@ def run_ffmpeg(args: list[str], task: str | None = None) -> str:
     return stderr
 
 
-def _run_reporting(command: list[str], report: Callable[[Progress], None]) -> tuple[int, str]:
+def _run_reporting(command: list[str], report: Callable[[Progress], None] | None) -> tuple[int, str]:
     """Run ffmpeg with `-progress` on its stdout, calling `report` with each report as it comes;
-    stderr is read alongside, so neither pipe fills. (return code, stderr)"""
+    stderr is read alongside, so neither pipe fills. (return code, stderr)
+
+    Reporting is a side show: a report that raises ends the reporting, not the call. Anything
+    that stops the reading (a run terminated) kills ffmpeg, as subprocess.run would."""
     progress_args = ["-progress", "pipe:1", "-stats_period", str(PROGRESS_PERIOD_SECONDS)]
     with subprocess.Popen([*command[:1], *progress_args, *command[1:]], stdout=PIPE, stderr=PIPE) as process:
         stderr: list[bytes] = []
         reader = threading.Thread(target=lambda: stderr.append(process.stderr.read()), daemon=True)
         reader.start()
-        for progress in parse_progress(line.decode("ascii", "replace") for line in process.stdout):
-            report(progress)
-        returncode = process.wait()
-        reader.join()
+        try:
+            for progress in parse_progress(line.decode("ascii", "replace") for line in process.stdout):
+                if report is not None:
+                    try:
+                        report(progress)
+                    except Exception:  # noqa: BLE001
+                        LOG.warning("ffmpeg progress: reporting stopped", exc_info=True)
+                        report = None
+            returncode = process.wait()
+        except BaseException:
+            process.kill()
+            raise
+        finally:
+            reader.join()
     return returncode, b"".join(stderr).decode("utf-8", "replace")
 
 
