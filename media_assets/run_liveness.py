@@ -95,9 +95,9 @@ def step_worker() -> dict:
     """Where this step runs: host and pid, and under Celery the worker's name and the queue the
     step came from (each step's materialization records it)."""
     where = {"host": socket.gethostname(), "pid": os.getpid()}
-    celery = sys.modules.get("celery")  # imported only in a Celery worker or by the celery executor
+    celery = sys.modules.get("celery")  # not imported here for the steps of other executors
     task = celery.current_task if celery else None
-    if task is not None and task.request.hostname:
+    if task and task.request.hostname:  # a proxy: false outside a task
         where["celery_worker"] = task.request.hostname
         routing_key = (task.request.delivery_info or {}).get("routing_key") or ""
         where["queue"] = routing_key.removesuffix(".execute_plan")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -223,6 +224,13 @@ def test_liveness_tells_a_dead_or_reused_pid_from_a_live_one(tmp_path) -> None:
     wait_for(lambda: run_liveness.owner_is_gone(tags), 30, "the killed child to count as gone")  # still a zombie
     child.wait()
     assert run_liveness.owner_is_gone(tags)
+
+
+def test_a_step_outside_a_celery_task_names_its_host_and_pid_even_with_celery_imported() -> None:
+    import celery  # imported by any module of the process (a test, a broker client): no task runs
+
+    assert celery.current_task is not None  # a proxy, whatever it wraps
+    assert run_liveness.step_worker() == {"host": socket.gethostname(), "pid": os.getpid()}
 
 
 def test_the_sensor_cleans_up_a_dead_run_in_the_daemon(dagster_env) -> None:
