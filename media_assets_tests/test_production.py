@@ -226,18 +226,19 @@ def test_thirty_uploads_survive_restarts_kills_and_an_s3_outage(
         assert [r for r in records if r["resolved_at"] is None and r["stage"] != "ingest"] == []
 
         # Nothing processed twice: one materialization that did the work per stage and episode,
-        # whatever happened. The one exception Dagster allows: SIGKILL between a step's
-        # materialization and its success event makes the retry run the step again, which finds its
-        # output in the lake and reports it once more without doing the work.
+        # whatever happened. The exception is the killed run's step: SIGKILL after the step
+        # committed its output to the lake, before Dagster recorded its materialization (that
+        # step's work is then reported by no one) or its success (reported once), makes the retry
+        # run the step again; it finds its output in the lake and reports it without the work.
+        killed_episode = killed.tags["dagster/partition"]
         for asset in EPISODE_ASSETS:
             events = instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records
             worked = Counter(e.asset_materialization.partition for e in events if not _skipped(e))
             again = [(e.asset_materialization.partition, e.run_id) for e in events if _skipped(e)]
-            assert set(worked) == expected and set(worked.values()) == {1}, (asset, _history(instance, events))
-            assert set(again) <= {(killed.tags["dagster/partition"], retry[0].run_id)}, (
-                asset,
-                _history(instance, events),
-            )
+            assert set(again) <= {(killed_episode, retry[0].run_id)}, (asset, _history(instance, events))
+            assert set(worked.values()) == {1}, (asset, _history(instance, events))
+            unreported = {killed_episode} if again and killed_episode not in worked else set()
+            assert set(worked) | unreported == expected, (asset, _history(instance, events))
 
         # One alert per dead letter, no more.
         assert sorted(b["record_id"] for b in receiver.bodies) == sorted(r["record_id"] for r in records)
