@@ -80,6 +80,21 @@ def test_true_peak_skips_only_steps_that_cannot_hold_it(tmp_path) -> None:
     assert media_quality.meter(path).true_peak == pytest.approx(20 * math.log10(everywhere), abs=0.01)
 
 
+@pytest.mark.parametrize(
+    "frames, first, stop",
+    [(4000, 0, 4000), (4000, 5, 3990), (4000, 1000, 1001), (600_000, 70_000, 590_000), (130, 0, 129)],
+    ids=["whole", "edges within the context", "one sample", "more rows than one product", "under a block"],
+)
+def test_oversampled_peak_is_the_interpolator_filtering(frames, first, stop) -> None:
+    """The blocked matrix products give what filtering with the interpolator gives, at the file's
+    edges (silence beyond) and inside it."""
+    noise = np.random.default_rng(frames + first).standard_normal((frames, 2)).astype(np.float32) / 3
+    out = signal.upfirdn(media_quality._INTERPOLATOR, noise, up=media_quality.OVERSAMPLING, axis=0)
+    d, o = media_quality._DELAY, media_quality.OVERSAMPLING
+    expected = np.abs(out[d + o * first : d + o * stop]).max()
+    assert media_quality.oversampled_peak(noise, first, stop) == pytest.approx(expected, abs=1e-6)
+
+
 def test_digital_silence_has_no_loudness(tmp_path) -> None:
     path = tmp_path / "silence.wav"
     soundfile.write(str(path), np.zeros((48000 * 3, 2)), 48000, subtype="PCM_16")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import soundfile
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
 
 from media_assets.lib.core.lake import LakeStore
@@ -109,17 +110,43 @@ _INTERPOLATOR = (signal.firwin(20 * OVERSAMPLING + 1, 1 / OVERSAMPLING, window=(
 _DELAY = (len(_INTERPOLATOR) - 1) // 2  # output samples
 _CONTEXT = _DELAY // OVERSAMPLING + 1  # input samples on each side that reach an output
 _OVERSHOOT = max(np.abs(_INTERPOLATOR[phase::OVERSAMPLING]).sum() for phase in range(OVERSAMPLING))
+_BLOCK = 64  # input samples whose outputs one row of the product holds
+_ROWS = 4096  # rows multiplied at a time (a few MB)
+
+
+def _interpolation_matrix() -> np.ndarray:
+    """Upsampling as a matrix product: a window of `_BLOCK` input samples with `_CONTEXT` on each
+    side, times this matrix, gives their `OVERSAMPLING * _BLOCK` interpolated outputs (output m of
+    the block is input position m / OVERSAMPLING). float64, so the product's summation order, which
+    BLAS picks per CPU, cannot move the peak by anything a rounded figure shows."""
+    rows = np.arange(_BLOCK + 2 * _CONTEXT)[:, None] - _CONTEXT  # input sample, relative to the block
+    tap = _DELAY + np.arange(OVERSAMPLING * _BLOCK)[None, :] - OVERSAMPLING * rows
+    inside = (tap >= 0) & (tap < len(_INTERPOLATOR))
+    return np.where(inside, _INTERPOLATOR.astype(np.float64)[np.clip(tap, 0, len(_INTERPOLATOR) - 1)], 0.0)
+
+
+_MATRIX = _interpolation_matrix()
 
 
 def oversampled_peak(samples: np.ndarray, first: int, stop: int) -> float:
     """The highest absolute value of the 4x-oversampled signal between input samples `first` and
-    `stop` of `samples` (which holds `_CONTEXT` samples of context around them where the file has)."""
+    `stop` of `samples` (which holds `_CONTEXT` samples of context around them where the file has;
+    beyond the file is silence). The same figure as filtering with `_INTERPOLATOR` (scipy's
+    upfirdn), computed as blocked matrix products, which BLAS does several times faster."""
     if stop <= first:
         return 0.0
-    out = signal.upfirdn(_INTERPOLATOR, samples, up=OVERSAMPLING, axis=0)[
-        _DELAY + OVERSAMPLING * first : _DELAY + OVERSAMPLING * stop
-    ]
-    return float(max(out.max(), -out.min()))
+    blocks = -(-(stop - first) // _BLOCK)
+    padded = np.zeros((blocks * _BLOCK + 2 * _CONTEXT, samples.shape[1]))
+    lo, hi = max(0, first - _CONTEXT), min(len(samples), stop + _CONTEXT)
+    padded[lo - first + _CONTEXT : hi - first + _CONTEXT] = samples[lo:hi]
+    outputs = OVERSAMPLING * (stop - first)
+    peak = 0.0
+    for channel in padded.T:
+        windows = sliding_window_view(channel, len(_MATRIX))[::_BLOCK]
+        for row in range(0, blocks, _ROWS):
+            out = (np.ascontiguousarray(windows[row : row + _ROWS]) @ _MATRIX).ravel()
+            peak = max(peak, float(np.abs(out[: outputs - OVERSAMPLING * _BLOCK * row]).max()))
+    return peak
 
 
 def _true_peak(path, step_peaks: np.ndarray, step: int, read_frames: int) -> float:
