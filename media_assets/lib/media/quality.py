@@ -145,7 +145,8 @@ def oversampled_peak(samples: np.ndarray, first: int, stop: int) -> float:
         windows = sliding_window_view(channel, len(_MATRIX))[::_BLOCK]
         for row in range(0, blocks, _ROWS):
             out = (np.ascontiguousarray(windows[row : row + _ROWS]) @ _MATRIX).ravel()
-            peak = max(peak, float(np.abs(out[: outputs - OVERSAMPLING * _BLOCK * row]).max()))
+            out = out[: outputs - OVERSAMPLING * _BLOCK * row]
+            peak = max(peak, float(out.max()), float(-out.min()))  # without the temporary np.abs makes
     return peak
 
 
