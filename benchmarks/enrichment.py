@@ -16,7 +16,8 @@
    `embedder.encode(texts)`); "bare" then replays exactly those calls on the libraries, with no
    stage around them. Stage and bare alternate `--repeat` times; medians and stage/bare (goal <= 1.10x),
    of wall time and of the process's CPU time (all threads): the stage's own Python work, and
-   anything that makes the libraries' threads spin, shows in CPU time even when wall time hides it.
+   anything that makes the libraries' threads spin, shows in CPU time even when wall time hides it;
+   and the seconds Python's garbage collector took during each (`gc.callbacks`).
 
 Run:  .venv/bin/python benchmarks/enrichment.py [--model tiny.en] [--minutes 60] [--repeat 3]
 Figures also go to benchmarks/out/enrichment.json.
@@ -25,6 +26,7 @@ Figures also go to benchmarks/out/enrichment.json.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -175,14 +177,25 @@ def _stage_against_bare(name: str, stages: dict, lake, episode_id: str, repeat: 
         for kind, texts, kwargs in calls:
             list(nlp.pipe(texts, **kwargs)) if kind == "pipe" else embedder.encode(texts)
 
+    collecting = [0.0, 0.0]  # seconds collected so far, start of the collection under way
+
+    def count_collections(phase: str, _info: dict) -> None:
+        if phase == "start":
+            collecting[1] = time.perf_counter()
+        else:
+            collecting[0] += time.perf_counter() - collecting[1]
+
     sides = {"stage": run_stage, "bare": bare}
-    times: dict[str, dict[str, list[float]]] = {clock: {"stage": [], "bare": []} for clock in ("wall", "cpu")}
+    times: dict[str, dict[str, list[float]]] = {clock: {"stage": [], "bare": []} for clock in ("wall", "cpu", "gc")}
+    gc.callbacks.append(count_collections)
     for n in range(repeat):
         for side in ("stage", "bare") if n % 2 == 0 else ("bare", "stage"):
-            wall, cpu = time.perf_counter(), time.process_time()
+            wall, cpu, collected = time.perf_counter(), time.process_time(), collecting[0]
             sides[side]()
             times["wall"][side].append(time.perf_counter() - wall)
             times["cpu"][side].append(time.process_time() - cpu)
+            times["gc"][side].append(collecting[0] - collected)
+    gc.callbacks.remove(count_collections)
     medians = {clock: {side: statistics.median(v) for side, v in by_side.items()} for clock, by_side in times.items()}
     return {
         "calls": {kind: sum(1 for k, *_ in calls if k == kind) for kind in ("pipe", "encode")},
@@ -191,7 +204,7 @@ def _stage_against_bare(name: str, stages: dict, lake, episode_id: str, repeat: 
             clock: {side: [round(v, 3) for v in values] for side, values in by_side.items()}
             for clock, by_side in times.items()
         },
-        "stage_over_bare": {clock: round(m["stage"] / m["bare"], 3) for clock, m in medians.items()},
+        "stage_over_bare": {clock: round(m["stage"] / m["bare"], 3) for clock, m in medians.items() if clock != "gc"},
     }
 
 
