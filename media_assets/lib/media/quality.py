@@ -146,7 +146,7 @@ def oversampled_peak(samples: np.ndarray, first: int, stop: int) -> float:
         for row in range(0, blocks, _ROWS):
             out = (np.ascontiguousarray(windows[row : row + _ROWS]) @ _MATRIX).ravel()
             out = out[: outputs - OVERSAMPLING * _BLOCK * row]
-            peak = max(peak, float(out.max()), float(-out.min()))  # without the temporary np.abs makes
+            peak = max(peak, float(out.max()), float(-out.min()))  # no temporary, unlike np.abs(out)
     return peak
 
 
