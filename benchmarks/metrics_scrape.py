@@ -4,9 +4,9 @@ well under a 10 s scrape timeout with 1,000 runs and 10,000 dead letters).
 A fresh instance (the embedded SQLite one, or PostgreSQL with --postgres URL, a database this
 script creates and drops) gets --runs finished episode runs written through Dagster's own event
 API: each a run record, RUN_START, one materialization per stage carrying the metadata the stages
-write (seconds, audio seconds, the word and turn confidence buckets), one quality gate result per
-stage, and RUN_SUCCESS (one run in ten fails, with a step failure). A fresh local lake gets
---dead-letters dead-letter records. Then the collector is scraped in this process, as the HTTP
+write (seconds, audio seconds, the word and turn confidence buckets) and RUN_SUCCESS (one run in
+ten fails, with a step failure; no quality gate results are written). A fresh local lake gets
+--dead-letters dead-letter records (no registrations or duplicates). Then the collector is scraped in this process, as the HTTP
 handler scrapes it: the first scrape (the whole history: what a restarted exporter pays), a second
 with nothing new, and one after --runs / 100 more runs.
 

@@ -42,6 +42,8 @@ storage:
 RUNTIME_CONFIG = """\
 telemetry:
   enabled: false
+python_logs:
+  managed_python_loggers: [media_assets]  # the project's stdlib log lines join the run's log (JSON lines, the UI)
 concurrency:
   pools:
     granularity: op  # a step holds its compute class's slot only while it runs

@@ -19,7 +19,9 @@ from media_assets.instance import get_instance
 from media_assets.lib.core import dead_letters
 from media_assets.lib.core.lake import LocalStore, document_key
 from media_assets.lib.media.ingest import known_episode_id
+from media_assets.observability.exporter import PipelineCollector
 from media_assets_tests.services import start_dagster, stop, wait_for
+from media_assets_tests.test_metrics import _value, collected
 
 INTERVAL = 10  # seconds between inbox looks (30 by default)
 DONE = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
@@ -87,5 +89,20 @@ def test_the_daemon_turns_uploads_into_runs_and_dead_letters(dagster_env, media,
         store = LocalStore(lake_root)
         assert all(store.exists(document_key("distribution", r.tags["dagster/partition"])) for r in runs())
         assert len(dead_letters.list_records(store)) == 1
+
+        # What `media-lake metrics serve` makes of it: the daemon beating, its sensors ticking (they
+        # start from their code: no one started them by hand), the runs and every input.
+        scraped, now = collected(PipelineCollector(instance, store)), time.time()
+        assert _value(scraped, "media_lake_daemon_healthy", daemon="SENSOR") == 1
+        assert 0 <= now - _value(scraped, "media_lake_daemon_last_heartbeat_timestamp_seconds", daemon="SENSOR") < 120
+        assert _value(scraped, "media_lake_sensor_running", sensor="inbox_sensor") == 1
+        assert 0 <= now - _value(scraped, "media_lake_sensor_last_tick_timestamp_seconds", sensor="inbox_sensor") < 120
+        assert 0 <= _value(scraped, "media_lake_sensor_last_tick_duration_seconds", sensor="inbox_sensor") < 60
+        assert _value(scraped, "media_lake_sensor_last_tick_status", sensor="inbox_sensor") == 1  # one status
+        assert _value(scraped, "media_lake_runs_finished_total", job="episode_job", status="SUCCESS") == 2
+        assert _value(scraped, "media_lake_runs") == 0  # none queued or in flight
+        assert _value(scraped, "media_lake_inputs", outcome="registered") == 2
+        assert _value(scraped, "media_lake_inputs", outcome="duplicate") == 1
+        assert _value(scraped, "media_lake_inputs", outcome="rejected", reason="unreadable_media") == 1
     finally:
         stop(daemon)

@@ -15,7 +15,9 @@ from media_assets.defs.episodes import COMPUTE_CLASSES, RETRY_POLICY, compute
 from media_assets.lib.core import catalog, dead_letters
 from media_assets.lib.core.lake import raw_key
 from media_assets.lib.stages import STAGES
+from media_assets.observability.exporter import PipelineCollector
 from media_assets_tests.conftest import EPISODE_ASSETS, materialize_episode, register_episode
+from media_assets_tests.test_metrics import _value, collected
 
 CODE_VERSIONS = {stage.name: stage.code_version for stage in STAGES}
 
@@ -244,6 +246,13 @@ def test_tool_killed_by_a_signal_is_retried_with_growing_delays_then_dead_letter
     assert record["failure_class"] == "transient"
     assert record["attempts"] == RETRY_POLICY.max_retries + 1
     assert record["error_type"] == "MediaToolError" and "exited with -9" in record["message"]
+    # what the exporter makes of it: the retries and the failure, by stage and compute class
+    scraped = collected(PipelineCollector(instance, store))
+    labels = {"stage": "normalized_audio", "compute_class": "cpu-normalization"}
+    assert _value(scraped, "media_lake_step_retries_total", **labels) == RETRY_POLICY.max_retries
+    failure = {"failure_class": "transient", "reason": "exhausted_retries", "error_type": "MediaToolError"}
+    assert _value(scraped, "media_lake_step_failures_total", **labels, **failure) == 1
+    assert _value(scraped, "media_lake_step_failures_total") == 1
 
 
 @pytest.mark.parametrize(

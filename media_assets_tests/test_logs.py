@@ -177,11 +177,18 @@ def test_a_stage_whose_tool_fails_logs_the_error_with_its_class_and_reason(env, 
     broken.chmod(0o755)
     (result,), _ = media_lake(env, "materialize", "--episode", episode, "--select=raw_media")
     assert result["status"] == "materialized"
-    (result,), stderr = media_lake(
-        {**env, "MEDIA_LAKE_FFMPEG": str(broken)}, "materialize", "--episode", episode, "--select=normalized_audio"
-    )
+    # the dead letter's alert command fails too: the project's stdlib logger says so in the run's log
+    failing = {**env, "MEDIA_LAKE_FFMPEG": str(broken), "MEDIA_LAKE_ALERT_COMMAND": "false"}
+    (result,), stderr = media_lake(failing, "materialize", "--episode", episode, "--select=normalized_audio")
     assert result["status"] == "failed"
     lines = [json.loads(line) for line in stderr]
+    (alert,) = [line for line in lines if line["event"].startswith("alert command for dead letter")]
+    assert (alert["level"], alert["stage"], alert["episode_id"], alert["run_id"]) == (
+        "warning",
+        "normalized_audio",
+        episode,
+        result["run_id"],
+    )
     (failed,) = stage_lines(lines, "stage failed, dead-lettered", "normalized_audio")
     assert {key: failed[key] for key in STAGE_KEYS} == {
         "episode_id": episode,

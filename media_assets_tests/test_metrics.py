@@ -22,6 +22,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteRepositoryOrigin
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from media_assets.demo import samples
@@ -105,6 +108,13 @@ def _samples(text: str) -> dict[tuple[str, tuple], float]:
     }
 
 
+def collected(collector) -> dict[tuple[str, tuple], float]:
+    """The samples a scrape of `collector` serves, read in this process."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return _samples(generate_latest(registry).decode())
+
+
 def _exported_names(text: str) -> set[str]:
     """Every series name the exporter serves, for families without samples too."""
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
@@ -163,6 +173,17 @@ def test_the_exporter_counts_real_runs_and_keeps_its_totals_across_a_restart(dag
     rejection = next(o.reason for o in outcomes if o.status == "rejected")
 
     lake.put_bytes("_dlq/ffffffffffffffff.json", b'{"stage": "half a record')  # left out, counted
+    # A run waiting in the run queue (no daemon here to take it); queued runs name their code's origin.
+    location = InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="media_assets.definitions"))
+    origin = RemoteRepositoryOrigin(location, "__repository__").get_job_origin("episode_job")
+    instance.add_run(
+        dg.DagsterRun(
+            job_name="episode_job",
+            status=dg.DagsterRunStatus.QUEUED,
+            tags={"dagster/partition": good},
+            remote_job_origin=origin,
+        )
+    )
 
     log = tmp_path / "exporter.log"
     port = free_port()
@@ -225,7 +246,10 @@ def test_the_exporter_counts_real_runs_and_keeps_its_totals_across_a_restart(dag
     assert _value(first, "media_lake_exporter_unreadable_records_total", source="dead_letters") == 1
     assert _value(first, "media_lake_exporter_unreadable_records_total", source="event_log") == 0
 
-    # State now: the pools of every compute class; no run in flight.
+    # State now: the queued run, waiting since it was enqueued; the pools of every compute class.
+    assert _value(first, "media_lake_runs", job="episode_job", status="QUEUED") == 1
+    assert _value(first, "media_lake_runs") == 1
+    assert 0 < _value(first, "media_lake_run_queue_oldest_age_seconds") < 600
     for pool in ("gpu-transcription", "cpu-normalization", "cpu-nlp", "cpu-metadata"):
         assert _value(first, "media_lake_pool_slots", pool=pool) >= 1
         assert _value(first, "media_lake_pool_slots_in_use", pool=pool) == 0

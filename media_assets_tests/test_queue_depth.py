@@ -4,6 +4,7 @@ a broker that is down or never answers must raise within seconds, not hang a scr
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 import uuid
@@ -128,3 +129,25 @@ def test_the_exporter_serves_the_depth_of_each_compute_class_queue(dagster_env, 
     depths = {dict(labels)["queue"]: value for (name, labels), value in samples.items() if name.endswith("queue_depth")}
     assert depths == {"cpu-nlp": 2, "gpu-transcription": 1, "cpu-normalization": 0, "cpu-metadata": 0}
     assert samples[("media_lake_exporter_section_up", (("section", "queues"),))] == 1
+
+
+def test_an_exporter_whose_broker_is_down_serves_the_rest_and_logs_why_as_json(
+    dagster_env, tmp_path, monkeypatch
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        closed = taken.getsockname()[1]  # free once the block ends: nothing listens there
+    monkeypatch.setenv(CELERY_BROKER_ENV, f"redis://127.0.0.1:{closed}/0")
+    log = tmp_path / "exporter.log"
+    port = free_port()
+    exporter = _serve(port, log)
+    try:
+        samples = _samples(_scrape(port))
+    finally:
+        stop(exporter)
+    sections = {dict(labels)["section"]: value for (name, labels), value in samples.items() if name.endswith("up")}
+    assert sections.pop("queues") == 0 and set(sections.values()) == {1}
+    assert not [name for name, _ in samples if name.endswith("queue_depth")]
+    notices = [line for line in log.read_text().splitlines() if line.startswith("media-lake metrics")]
+    logged = [json.loads(line) for line in log.read_text().splitlines() if line not in notices]
+    assert logged and {line["event"] for line in logged} == {"media-lake metrics: reading queues failed"}
+    assert {line["level"] for line in logged} == {"error"} and all("Error" in line["exception"] for line in logged)

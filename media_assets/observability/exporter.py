@@ -70,6 +70,9 @@ RUN_LOG_EVENTS = {
     dg.DagsterEventType.STEP_UP_FOR_RETRY,
     dg.DagsterEventType.ASSET_CHECK_EVALUATION,
 }
+# A sensor whose code starts it gets DECLARED_IN_CODE from the daemon (only for those: dagster's
+# sensor daemon), RUNNING once started by hand; stopping it by hand stores STOPPED.
+STARTED = (InstigatorStatus.RUNNING, InstigatorStatus.DECLARED_IN_CODE)
 LOUDNESS_CHECK = ("normalized_audio", "loudness")
 # A step whose blocking gate failed is failed by Dagster (DagsterAssetCheckFailedError), after the
 # stage dead-lettered it as this error.
@@ -348,11 +351,12 @@ class PipelineCollector(Collector):
         yield _family(
             CounterMetricFamily, f"{PREFIX}_step_failures",
             "Steps failed for good (after their retries), by stage, failure class, reason and error type.",
-            ["stage", "failure_class", "reason", "error_type"], tally.step_failures,
+            [*stage_labels, "failure_class", "reason", "error_type"],
+            {(*of_stage(stage), *rest): count for (stage, *rest), count in tally.step_failures.items()},
         )  # fmt: skip
         yield _family(
-            CounterMetricFamily, f"{PREFIX}_step_retries", "Step retries (a transient error met).", ["stage"],
-            {(stage,): count for stage, count in tally.step_retries.items()},
+            CounterMetricFamily, f"{PREFIX}_step_retries", "Step retries (a transient error met).", stage_labels,
+            {tuple(of_stage(stage)): count for stage, count in tally.step_retries.items()},
         )  # fmt: skip
         yield _family(
             CounterMetricFamily, f"{PREFIX}_runs_finished", "Runs that ended, by job and status.", ["job", "status"],
@@ -433,7 +437,7 @@ class PipelineCollector(Collector):
         )
         for state in self.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
             name = state.instigator_name
-            running.add_metric([name], 1.0 if state.status == InstigatorStatus.RUNNING else 0.0)
+            running.add_metric([name], 1.0 if state.status in STARTED else 0.0)
             ticks = self.instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
             if ticks:
                 tick_time.add_metric([name], ticks[0].timestamp)

@@ -126,6 +126,17 @@ def structured_console(init_context: dg.InitLoggerContext) -> logging.Logger:
 LOGGERS = {"console": structured_console}
 
 
+def log_this_process() -> None:
+    """The project's stdlib log lines as the runs' are (JSON, or readable on a terminal), for a
+    process that is not a run (`metrics serve`); inside runs the instance's managed_python_loggers
+    hands them to `structured_console`."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(log_format()))
+    project = logging.getLogger("media_assets")
+    project.addHandler(handler)
+    project.setLevel(level_number(default_level()))
+
+
 def _to_dagster(_, __, event_dict: dict):
     """structlog's last processor for `stage_logger`: the message for Dagster's log manager (the
     UI's event log: the event and the fields the UI does not show by itself), the fields as the

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from media_assets.defs.orchestration.executors import CELERY_BROKER, CELERY_BROKER_ENV, EXECUTOR_ENV
 from media_assets.instance import dagster_home
 from media_assets.observability.exporter import PipelineCollector
+from media_assets.observability.logs import log_this_process
 from media_assets.resources import LakeResource
 
 DEFAULT_PORT = 9464  # the port OpenTelemetry's Prometheus exporter registered; free of Dagster's
@@ -33,6 +34,7 @@ def serve(port: int = DEFAULT_PORT, host: str = "0.0.0.0", out=sys.stdout) -> No
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    log_this_process()
     dagster_home()
     with dg.DagsterInstance.get() as instance:  # not get_instance(): pool slots are the workers' hosts' to set
         collector = PipelineCollector(instance, LakeResource.from_env().store(), celery_broker())
