@@ -22,7 +22,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteRepositoryOrigin
+from dagster._core.scheduler.instigation import InstigatorState, InstigatorStatus
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -36,6 +38,7 @@ from media_assets.lib.media.media_contract import MediaLimits
 from media_assets.lib.media.media_tools import PROGRESS_LISTENER, Progress, run_ffmpeg
 from media_assets.lib.metrics import CONFIDENCE_BUCKETS, Histogram, Materialization, Tally, bucketed
 from media_assets.lib.stages import BY_NAME
+from media_assets.observability.exporter import declared_sensors, sensor_started
 from media_assets.observability.ffmpeg_progress import Report, key, reporting, running
 from media_assets.resources import MediaResource
 from media_assets_tests.conftest import EPISODE_ASSETS, materialize_episode, register_episode
@@ -93,6 +96,23 @@ def test_a_tally_fed_the_same_events_twice_over_gives_the_same_figures() -> None
     assert first.quality["word_probability"].cumulative()[-1] == ("+Inf", 3)
     assert first.seconds_per_audio_hour.cumulative()[-1] == ("+Inf", 1)  # r1 only
     assert first.seconds_per_audio_hour.total == pytest.approx(1800.0)  # 60 s for 2 audio minutes
+
+
+def test_a_sensor_is_started_as_its_code_declares_until_started_or_stopped_by_hand() -> None:
+    declared = declared_sensors()
+    assert declared["inbox_sensor"] is True and {"dead_run_sensor", "ingested_upload_sensor"} <= set(declared)
+
+    location = InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="media_assets.definitions"))
+    origin = RemoteRepositoryOrigin(location, "__repository__").get_instigator_origin("inbox_sensor")
+
+    def state(status: InstigatorStatus) -> InstigatorState:
+        return InstigatorState(origin, InstigatorType.SENSOR, status)
+
+    assert sensor_started(True, None)  # no daemon has looked at it yet
+    assert sensor_started(True, state(InstigatorStatus.DECLARED_IN_CODE))
+    assert not sensor_started(False, state(InstigatorStatus.DECLARED_IN_CODE))  # its default became stopped
+    assert sensor_started(False, state(InstigatorStatus.RUNNING))  # started by hand
+    assert not sensor_started(True, state(InstigatorStatus.STOPPED))  # stopped by hand
 
 
 def _scrape(port: int) -> str:

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import logging
+import pkgutil
 import threading
 import time
 from collections import Counter
@@ -33,7 +35,7 @@ from collections.abc import Iterator, Mapping
 import dagster as dg
 from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.event_api import RunStatusChangeRecordsFilter
-from dagster._core.scheduler.instigation import InstigatorStatus
+from dagster._core.scheduler.instigation import InstigatorState, InstigatorStatus
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
@@ -70,9 +72,6 @@ RUN_LOG_EVENTS = {
     dg.DagsterEventType.STEP_UP_FOR_RETRY,
     dg.DagsterEventType.ASSET_CHECK_EVALUATION,
 }
-# A sensor whose code starts it gets DECLARED_IN_CODE from the daemon (only for those: dagster's
-# sensor daemon), RUNNING once started by hand; stopping it by hand stores STOPPED.
-STARTED = (InstigatorStatus.RUNNING, InstigatorStatus.DECLARED_IN_CODE)
 LOUDNESS_CHECK = ("normalized_audio", "loudness")
 # A step whose blocking gate failed is failed by Dagster (DagsterAssetCheckFailedError), after the
 # stage dead-lettered it as this error.
@@ -243,6 +242,29 @@ class LakeRecords:
         self._seen = {key: self._seen[key] for key in listing}
         self.unreadable = sum(1 for _, record in self._seen.values() if record is None)
         return [record for _, record in self._seen.values() if record is not None]
+
+
+@functools.cache
+def declared_sensors() -> dict[str, bool]:
+    """The code location's sensors (defs/orchestration/), each with whether its code starts it."""
+    import media_assets.defs.orchestration as package
+
+    modules = [importlib.import_module(f"{package.__name__}.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
+    return {
+        found.name: found.default_status == dg.DefaultSensorStatus.RUNNING
+        for module in modules
+        for found in vars(module).values()
+        if isinstance(found, dg.SensorDefinition)
+    }
+
+
+def sensor_started(started_by_code: bool, state: InstigatorState | None) -> bool:
+    """Started by hand (RUNNING) or by its code: the daemon stores DECLARED_IN_CODE for a sensor
+    its code starts, and nothing before its first look, so both follow what the code declares now
+    (a sensor gone from the code, or whose default became stopped, is not started)."""
+    if state is None or state.status == InstigatorStatus.DECLARED_IN_CODE:
+        return started_by_code
+    return state.status == InstigatorStatus.RUNNING
 
 
 class PipelineCollector(Collector):
@@ -435,9 +457,14 @@ class PipelineCollector(Collector):
             "1 for the status of the sensor's last tick.",
             labels=["sensor", "status"],
         )
-        for state in self.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
-            name = state.instigator_name
-            running.add_metric([name], 1.0 if state.status in STARTED else 0.0)
+        declared = declared_sensors()
+        states = self.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+        stored = {state.instigator_name: state for state in states}
+        for name in sorted(set(declared) | set(stored)):
+            state = stored.get(name)
+            running.add_metric([name], 1.0 if sensor_started(declared.get(name, False), state) else 0.0)
+            if state is None:
+                continue
             ticks = self.instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
             if ticks:
                 tick_time.add_metric([name], ticks[0].timestamp)

@@ -30,6 +30,7 @@ FORMATS = ("auto", "json", "console")
 STAGE_KEYS = ("episode_id", "stage", "run_id", "attempt")
 EXTRA = "media_lake"  # the log record attribute that carries a stage_logger's fields
 PARTITION_TAG = "dagster/partition"
+PROJECT_LOGGER = "media_assets"  # the stdlib loggers of the project's modules (instance: managed_python_loggers)
 
 
 def log_format(chosen: str | None = None, stream=sys.stderr, environ: Mapping[str, str] = os.environ) -> str:
@@ -118,6 +119,7 @@ def structured_console(init_context: dg.InitLoggerContext) -> logging.Logger:
     handler.setFormatter(formatter(fmt))
     logger = logging.Logger("media_lake", level=level)
     logger.addHandler(handler)
+    logging.getLogger(PROJECT_LOGGER).setLevel(level)  # its lines reach this logger (managed_python_loggers)
     for problem in problems:
         logger.warning(f"{problem}; using the default")
     return logger
@@ -128,12 +130,13 @@ LOGGERS = {"console": structured_console}
 
 def log_this_process() -> None:
     """The project's stdlib log lines as the runs' are (JSON, or readable on a terminal), for a
-    process that is not a run (`metrics serve`); inside runs the instance's managed_python_loggers
-    hands them to `structured_console`."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter(log_format()))
-    project = logging.getLogger("media_assets")
-    project.addHandler(handler)
+    process that runs no job (`metrics serve`): in runs, the instance's managed_python_loggers
+    hands them to `structured_console`, and this handler would print each line twice."""
+    project = logging.getLogger(PROJECT_LOGGER)
+    if not project.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(formatter(log_format()))
+        project.addHandler(handler)
     project.setLevel(level_number(default_level()))
 
 
