@@ -6,9 +6,9 @@ script creates and drops) gets --runs finished episode runs written through Dags
 API: each a run record, RUN_START, one materialization per stage carrying the metadata the stages
 write (seconds, audio seconds, the word and turn confidence buckets) and RUN_SUCCESS (one run in
 ten fails, with a step failure; no quality gate results are written). A fresh local lake gets
---dead-letters dead-letter records (no registrations or duplicates). Then the collector is scraped in this process, as the HTTP
-handler scrapes it: the first scrape (the whole history: what a restarted exporter pays), a second
-with nothing new, and one after --runs / 100 more runs.
+--dead-letters dead-letter records (no registrations or duplicates). Then the collector is
+scraped in this process, as the HTTP handler scrapes it: the first scrape (the whole history:
+what a restarted exporter pays), a second with nothing new, and one after --runs / 100 more runs.
 
     .venv/bin/python benchmarks/metrics_scrape.py [--runs 1000] [--dead-letters 10000] [--postgres URL]
 """
