@@ -95,6 +95,16 @@ def test_oversampled_peak_is_the_interpolator_filtering(frames, first, stop) -> 
     assert media_quality.oversampled_peak(noise, first, stop) == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.parametrize("frames, channels", [(4800, 2), (4850, 2), (4801, 1), (30, 6)])
+def test_step_peaks_are_the_highest_absolute_sample_of_each_step(frames, channels) -> None:
+    noise = np.random.default_rng(frames).standard_normal((frames, channels))
+    noise[frames // 2, -1] = -9.0  # a negative peak counts by its size
+    step = 480
+    steps = -(-frames // step)
+    expected = [np.abs(noise[n * step : (n + 1) * step]).max() for n in range(steps)]  # a partial last step too
+    assert media_quality.step_peaks(noise, step).tolist() == expected
+
+
 def test_digital_silence_has_no_loudness(tmp_path) -> None:
     path = tmp_path / "silence.wav"
     soundfile.write(str(path), np.zeros((48000 * 3, 2)), 48000, subtype="PCM_16")

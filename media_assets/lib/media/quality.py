@@ -88,19 +88,32 @@ def meter(path) -> Loudness:
     info = soundfile.info(str(path))
     rate, step = info.samplerate, round(info.samplerate * STEP_SECONDS)
     sos = np.vstack([np.concatenate([b, a]) for b, a in k_weighting(rate)])
-    state = np.zeros((len(sos), 2, info.channels))
+    state = np.zeros((len(sos), info.channels, 2))
     read_frames = step * round(READ_SECONDS / STEP_SECONDS)
     energies, peaks = [], []
     for piece in soundfile.blocks(str(path), blocksize=read_frames, dtype="float64", always_2d=True):
-        weighted, state = signal.sosfilt(sos, piece, axis=0, zi=state)
-        whole = len(weighted) // step * step  # a trailing partial step is dropped, as BS.1770 gates whole blocks
-        energies.append((weighted[:whole] ** 2).reshape(-1, step, info.channels).mean(axis=1).sum(axis=1))
-        padded = np.pad(np.abs(piece).max(axis=1), (0, -len(piece) % step))
-        peaks.append(padded.reshape(-1, step).max(axis=1))
+        # one channel per row: filtering along contiguous samples is about 30 % faster than across
+        weighted, state = signal.sosfilt(sos, np.ascontiguousarray(piece.T), axis=-1, zi=state)
+        whole = piece.shape[0] // step * step  # a trailing partial step is dropped, as BS.1770 gates whole blocks
+        energies.append((weighted[:, :whole] ** 2).reshape(info.channels, -1, step).mean(axis=2).sum(axis=0))
+        peaks.append(step_peaks(piece, step))
     step_energy = np.concatenate(energies) if energies else np.zeros(0)
     integrated = gated_loudness(step_energy, round(BLOCK_SECONDS / STEP_SECONDS))
     peak = _true_peak(path, np.concatenate(peaks) if peaks else np.zeros(0), step, read_frames)
     return Loudness(integrated, 20 * math.log10(peak) if peak > 0 else None)
+
+
+def step_peaks(samples: np.ndarray, step: int) -> np.ndarray:
+    """The sample peak (highest absolute value, any channel) of each `step` frames of `samples`,
+    a trailing partial step included. Maximum and minimum of each step's contiguous frames: about
+    20x faster than a per-frame np.abs(...).max(axis=1), and exactly the same figure."""
+    whole = len(samples) // step * step
+    rows = samples[:whole].reshape(-1, step * samples.shape[1])
+    peaks = np.maximum(rows.max(axis=1), -rows.min(axis=1))
+    if whole < len(samples):
+        tail = samples[whole:]
+        peaks = np.append(peaks, max(tail.max(), -tail.min()))
+    return peaks
 
 
 # BS.1770-4 Annex 2: 4x oversampling through a low-pass interpolator (here scipy's resample_poly design).
@@ -111,7 +124,7 @@ _DELAY = (len(_INTERPOLATOR) - 1) // 2  # output samples
 _CONTEXT = _DELAY // OVERSAMPLING + 1  # input samples on each side that reach an output
 _OVERSHOOT = max(np.abs(_INTERPOLATOR[phase::OVERSAMPLING]).sum() for phase in range(OVERSAMPLING))
 _BLOCK = 64  # input samples whose outputs one row of the product holds
-_ROWS = 4096  # rows multiplied at a time (a few MB)
+_ROWS = 1024  # rows multiplied at a time: a 2 MB product stays in cache for its max and min (4096: 2x slower)
 
 
 def _interpolation_matrix() -> np.ndarray:
