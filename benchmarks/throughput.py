@@ -5,7 +5,8 @@ The batch (made once by the project's generators, espeak-ng voices, cached in th
 orders, two voices) and one 30-second clip of one voice, MP3 128 kb/s. The demo's models: Whisper
 base on CPU, the local pyannote diarization, every NLP stage.
 
-Sides, each `--repeat` times on a fresh Dagster home and lake (the embedded default):
+Sides, each `--repeat` times on a fresh Dagster home and lake (the embedded default); materialize
+and daemon alternate, the order flipped each repeat (this machine's speed drifts within minutes):
 - **materialize**: `media-lake ingest <batch>` then `media-lake materialize --all`, two processes,
   timed from the first's start to the second's exit (process start and model loading included).
 - **daemon**: `dagster-daemon run` with the inbox sensor every `--interval` seconds; the batch and
@@ -474,18 +475,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"batch: {len(batch)} episodes, {audio_seconds:.1f} s of audio ({audio_seconds / 3600:.3f} h)", flush=True)
     result: dict = {"cores": os.cpu_count(), "audio_s": audio_seconds, "startup": startup_costs()}
     print(json.dumps({"startup": result["startup"]}, indent=1), flush=True)
-    last_env = None
-    if "materialize" in args.sides:
-        sides = [side_materialize(batch, work) for _ in range(args.repeat)]
-        result["materialize"] = report("materialize", sides, audio_seconds)
-        last_env = sides[-1]["env"]
-    if "daemon" in args.sides:
-        sides = [side_daemon(batch, work, args.interval) for _ in range(args.repeat)]
-        result["daemon"] = report("daemon", sides, audio_seconds)
-        last_env = last_env or sides[-1]["env"]
-        if "materialize" in result:
-            walls = result["daemon"]["wall_s"]["median"], result["materialize"]["wall_s"]["median"]
-            result["daemon_over_materialize"] = round(walls[0] / walls[1], 2)
+    paths = {
+        "materialize": lambda: side_materialize(batch, work),
+        "daemon": lambda: side_daemon(batch, work, args.interval),
+    }
+    chosen = [name for name in paths if name in args.sides]
+    done: dict[str, list[dict]] = {name: [] for name in chosen}
+    for n in range(args.repeat):  # the paths alternate, the order flipped each time: drift hits both alike
+        for name in chosen if n % 2 == 0 else chosen[::-1]:
+            done[name].append(paths[name]())
+    for name in chosen:
+        result[name] = report(name, done[name], audio_seconds)
+    last_env = done[chosen[0]][-1]["env"] if chosen and args.repeat else None
+    if len(chosen) == 2:
+        walls = result["daemon"]["wall_s"]["median"], result["materialize"]["wall_s"]["median"]
+        result["daemon_over_materialize"] = round(walls[0] / walls[1], 2)
     if "tools" in args.sides:
         if last_env is None:
             last_env = side_materialize(batch, work)["env"]
