@@ -261,7 +261,7 @@ def declared_sensors() -> dict[str, bool]:
 def sensor_started(started_by_code: bool, state: InstigatorState | None) -> bool:
     """Started by hand (RUNNING) or by its code: the daemon stores DECLARED_IN_CODE for a sensor
     its code starts, and nothing before its first look, so both follow what the code declares now
-    (a sensor gone from the code, or whose default became stopped, is not started)."""
+    (one the code no longer declares, or now declares stopped, is not started)."""
     if state is None or state.status == InstigatorStatus.DECLARED_IN_CODE:
         return started_by_code
     return state.status == InstigatorStatus.RUNNING
