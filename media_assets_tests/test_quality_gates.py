@@ -80,19 +80,27 @@ def test_true_peak_skips_only_steps_that_cannot_hold_it(tmp_path) -> None:
     assert media_quality.meter(path).true_peak == pytest.approx(20 * math.log10(everywhere), abs=0.01)
 
 
+@pytest.mark.parametrize("kind", ["noise", "steady tone"])
 @pytest.mark.parametrize(
     "frames, first, stop",
     [(4000, 0, 4000), (4000, 5, 3990), (4000, 1000, 1001), (600_000, 70_000, 590_000), (130, 0, 129)],
     ids=["whole", "edges within the context", "one sample", "more rows than one product", "under a block"],
 )
-def test_oversampled_peak_is_the_interpolator_filtering(frames, first, stop) -> None:
-    """The blocked matrix products give what filtering with the interpolator gives, at the file's
-    edges (silence beyond) and inside it."""
-    noise = np.random.default_rng(frames + first).standard_normal((frames, 2)).astype(np.float32) / 3
-    out = signal.upfirdn(media_quality._INTERPOLATOR, noise, up=media_quality.OVERSAMPLING, axis=0)
+def test_oversampled_peak_is_the_interpolator_filtering(frames, first, stop, kind) -> None:
+    """The blocked products (float32, then float64 for the rows near the peak) give what filtering
+    with the interpolator in float64 gives, at the file's edges (silence beyond) and inside it; a
+    steady tone puts every row near the peak."""
+    if kind == "noise":
+        audio = np.random.default_rng(frames + first).standard_normal((frames, 2)) / 3
+    else:
+        audio = np.stack([0.5 * np.sin(2 * np.pi * 997 / 48000 * np.arange(frames))] * 2, axis=1)
+    audio = audio.astype(np.float32)  # as the meter reads 16-bit PCM
+    out = signal.upfirdn(
+        media_quality._INTERPOLATOR.astype(np.float64), audio.astype(np.float64), up=media_quality.OVERSAMPLING, axis=0
+    )
     d, o = media_quality._DELAY, media_quality.OVERSAMPLING
     expected = np.abs(out[d + o * first : d + o * stop]).max()
-    assert media_quality.oversampled_peak(noise, first, stop) == pytest.approx(expected, abs=1e-6)
+    assert media_quality.oversampled_peak(audio, first, stop) == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize("frames, channels", [(4800, 2), (4850, 2), (4801, 1), (30, 6)])
