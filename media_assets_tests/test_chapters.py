@@ -100,3 +100,20 @@ def test_pauses_and_speaker_changes_are_scored_and_named():
     assert gap.speaker_shift == 1.0
     marks = boundaries(sentences, vectors, sentences[-1].end, ChapterSettings())
     assert [m.reason for m in marks] == ["episode_start", "topic_shift+pause+speaker_change"]
+
+
+def test_one_blas_thread_holds_numpy_blas_to_one_thread_and_restores_it() -> None:
+    from threadpoolctl import threadpool_info
+
+    from media_assets.lib.text.text_models import one_blas_thread
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before  # numpy's BLAS is loaded
+    with one_blas_thread():
+        assert set(blas_threads()) == {1}
+        product = np.ones((300, 300)) @ np.ones((300, 300))
+    assert product[0, 0] == 300
+    assert blas_threads() == before

@@ -13,7 +13,7 @@ from media_assets.lib.speech.timed_text import Sentence, TimedText
 from media_assets.lib.text import classification, entities, keyphrases
 from media_assets.lib.text.segmentation import Boundary, boundaries
 from media_assets.lib.text.settings import TextSettings
-from media_assets.lib.text.text_models import load_embedder, load_spacy
+from media_assets.lib.text.text_models import load_embedder, load_spacy, one_blas_thread
 
 TITLE_PHRASES = 5  # key phrases kept per chapter
 
@@ -31,23 +31,24 @@ def chapters(lake: LakeStore, episode_id: str, settings: TextSettings) -> StageR
     run = StageRun(lake, chapters, episode_id, dataclasses.asdict(settings))
     if done := run.up_to_date():
         return done
-    duration = run.upstream["normalized_audio"]["loudness"]["duration_s"]
-    timed = TimedText(attributed_words(run.upstream["transcript"], run.upstream["diarization"]))
-    sentences = timed.sentences()
-    embedder = load_embedder(settings.embedding_model)
-    vectors = embedder.encode([s.text for s in sentences])
-    marks = boundaries(sentences, vectors, duration, settings.chapters)
-    ranges = [(b.first_sentence, after.first_sentence) for b, after in zip(marks, marks[1:])]
-    ranges.append((marks[-1].first_sentence, len(sentences)))
-    centroids = np.array([keyphrases.centroid(vectors[a:b]) for a, b in ranges])
-    nlp = load_spacy(settings.spacy_model)
-    rows = []
-    for n, (mark, (first, stop)) in enumerate(zip(marks, ranges, strict=True)):
-        part = sentences[first:stop]
-        found = keyphrases.candidates(entities.parse(nlp, timed, part), timed)
-        phrases = keyphrases.rank(found, centroids[n], embedder, np.delete(centroids, n, axis=0), TITLE_PHRASES)
-        end = marks[n + 1].time if n + 1 < len(marks) else duration
-        rows.append(_chapter_row(episode_id, n, mark, end, part, phrases, embedder))
+    with one_blas_thread():
+        duration = run.upstream["normalized_audio"]["loudness"]["duration_s"]
+        timed = TimedText(attributed_words(run.upstream["transcript"], run.upstream["diarization"]))
+        sentences = timed.sentences()
+        embedder = load_embedder(settings.embedding_model)
+        vectors = embedder.encode([s.text for s in sentences])
+        marks = boundaries(sentences, vectors, duration, settings.chapters)
+        ranges = [(b.first_sentence, after.first_sentence) for b, after in zip(marks, marks[1:])]
+        ranges.append((marks[-1].first_sentence, len(sentences)))
+        centroids = np.array([keyphrases.centroid(vectors[a:b]) for a, b in ranges])
+        nlp = load_spacy(settings.spacy_model)
+        rows = []
+        for n, (mark, (first, stop)) in enumerate(zip(marks, ranges, strict=True)):
+            part = sentences[first:stop]
+            found = keyphrases.candidates(entities.parse(nlp, timed, part), timed)
+            phrases = keyphrases.rank(found, centroids[n], embedder, np.delete(centroids, n, axis=0), TITLE_PHRASES)
+            end = marks[n + 1].time if n + 1 < len(marks) else duration
+            rows.append(_chapter_row(episode_id, n, mark, end, part, phrases, embedder))
     run.put_table("chapters", rows)
     summary = ("chapter_index", "start_time", "end_time", "title", "boundary_reason", "key_phrases", "category_id")
     return run.finish(
